@@ -1,0 +1,3 @@
+"""nix2aci: container images (appc ACI, OCI) from Nix store closures."""
+
+__version__ = "0.1.0"
