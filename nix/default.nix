@@ -1,0 +1,11 @@
+# The nix2aci library over a package set: { pkgs } -> { mkACI, ... }.
+#
+# `pkgs` is nixpkgs or the offline set (./offline); it must provide `system` and
+# `nix2aciPython`, the interpreter that runs the builder (see ./package-set.nix).
+{ pkgs }:
+let
+  inherit (import ./builder.nix { inherit pkgs; }) runBuilder;
+in
+{
+  mkACI = import ./mk-aci.nix { inherit pkgs runBuilder; };
+}

@@ -1,0 +1,116 @@
+# mkACI: an appc App Container Image (.aci) of a runtime closure.
+#
+# This file turns the user's arguments into the build spec; it checks only what
+# must fail at evaluation time (types, names, os/arch). The manifest is made and
+# validated by the Python builder (nix2aci/aci.py).
+{ pkgs, runBuilder }:
+let
+  types = import ./types.nix "mkACI";
+  platforms = import ./platforms.nix;
+  inherit (types) required optional;
+
+  stringAttrs = types.attrsOf types.string types.string;
+
+  arguments = types.record {
+    packages = required (types.nonEmpty (types.listOf types.package));
+    name = optional (types.nullOr types.acIdentifier) null;
+    version = optional (types.nullOr types.string) null;
+    exec = optional (types.nullOr types.argv) null;
+    static = optional types.bool false;
+    thin = optional types.bool false;
+    env = optional stringAttrs { };
+    user = optional types.userOrGroup "0";
+    group = optional types.userOrGroup "0";
+    supplementaryGIDs = optional (types.listOf (types.intBetween 0 4294967295)) [ ];
+    workingDirectory = optional (types.nullOr types.absolutePath) null;
+    labels = optional stringAttrs { };
+    annotations = optional stringAttrs { };
+    userLabels = optional stringAttrs { };
+    userAnnotations = optional stringAttrs { };
+    mounts = optional
+      (types.attrsOf types.acName (types.record {
+        path = required types.absolutePath;
+        readOnly = optional types.bool false;
+      }))
+      { };
+    ports = optional
+      (types.attrsOf types.acName (types.record {
+        port = required (types.intBetween 1 65535);
+        protocol = optional types.string "tcp";
+        count = optional (types.intBetween 1 65535) 1;
+        socketActivated = optional types.bool false;
+      }))
+      { };
+    isolators = optional (types.listOf (types.record {
+      name = required types.acIdentifier;
+      value = required types.anything;
+    })) [ ];
+    eventHandlers = optional
+      (types.record { pre-start = optional (types.nullOr types.argv) null; post-stop = optional (types.nullOr types.argv) null; })
+      { };
+    dependencies = optional (types.listOf (types.record {
+      imageName = required types.acIdentifier;
+      imageID = optional (types.nullOr types.string) null;
+      labels = optional stringAttrs { };
+      size = optional (types.nullOr (types.intBetween 0 9007199254740991)) null;
+    })) [ ];
+    pathWhitelist = optional (types.listOf types.absolutePath) [ ];
+    compression = optional (types.enum [ "gzip" "xz" "bzip2" "none" ]) "gzip";
+    compressionLevel = optional (types.nullOr (types.intBetween 0 9)) null;
+    os = optional (types.nullOr types.string) null;
+    arch = optional (types.nullOr types.string) null;
+  };
+
+  # What a package calls itself: nixpkgs' pname/version, else its derivation name.
+  packageName = package:
+    let parsed = builtins.parseDrvName (package.name or (baseNameOf (toString package)));
+    in {
+      name = package.pname or parsed.name;
+      version = package.version or parsed.version;
+    };
+in
+userArguments:
+let
+  args = arguments.verify "" userArguments;
+  first = builtins.head args.packages;
+  firstName = packageName first;
+
+  name =
+    if args.name != null then args.name
+    else if (builtins.tryEval (types.acIdentifier.verify "name" firstName.name)).success then firstName.name
+    else throw "mkACI: the image name defaults to the first package's name \"${firstName.name}\", which is not ${types.acIdentifier.description}; pass name, e.g. name = \"example.com/${builtins.replaceStrings ["_"] ["-"] firstName.name}\"";
+
+  version =
+    if args.version != null then args.version
+    else if firstName.version != "" then firstName.version
+    else "latest";
+
+  platform =
+    let default = platforms.appc (first.stdenv.hostPlatform.system or first.system or pkgs.system);
+    in types.appcOsArch {
+      os = if args.os != null then args.os else default.os;
+      arch = if args.arch != null then args.arch else default.arch;
+    };
+
+  mode =
+    if args.thin then throw "mkACI: thin = true is not supported yet (see issue 4); build a fat image (the default) or a static one"
+    else if args.static then
+      (if builtins.length args.packages == 1 then "static"
+       else throw "mkACI: static = true packs exactly one self-contained package, got ${toString (builtins.length args.packages)} packages")
+    else "fat";
+
+  image = removeAttrs args [ "packages" "static" "thin" "compression" "compressionLevel" ] // {
+    inherit name version;
+    inherit (platform) os arch;
+  };
+in
+runBuilder {
+  name = "aci-${baseNameOf name}-${version}";
+  roots = args.packages;
+  spec = {
+    format = "aci";
+    inherit mode image;
+    inherit (args) compression compressionLevel;
+    packages = map (p: "${p}") args.packages;
+  };
+}

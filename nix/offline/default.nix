@@ -1,0 +1,86 @@
+# The offline package set: a few real packages built from the host's Debian files,
+# for machines without nixpkgs. Each package is a real store path with real
+# references, built with the sandbox on.
+#
+# What needs the host at build time (gcc, /bin/sh, /usr/bin/python3) is reached
+# through the sandbox paths that ./scripts/setup configures:
+#   extra-sandbox-paths = /usr /lib /lib64 /bin /etc/alternatives
+{ system ? builtins.currentSystem }:
+let
+  host = import ./host.nix;
+
+  # Debian's multiarch triplet and dynamic loader for the systems the set supports.
+  platform = {
+    x86_64-linux = { triplet = "x86_64-linux-gnu"; loader = "ld-linux-x86-64.so.2"; };
+    aarch64-linux = { triplet = "aarch64-linux-gnu"; loader = "ld-linux-aarch64.so.1"; };
+  }.${system} or (throw "nix2aci offline package set: system '${system}' is not supported (x86_64-linux, aarch64-linux are)");
+
+  libDir = "/usr/lib/${platform.triplet}";
+
+  # The static busybox of Debian's busybox-static, alone in a store path. It is
+  # also the builder of the set's own packages, so they need nothing from the host.
+  busyboxBinary = host.file { path = "/usr/bin/busybox"; name = "busybox-static-host"; debianPackage = "busybox-static"; };
+  shell = "${busyboxBinary}/busybox";
+
+  # A derivation whose builder is the script `build`, run by busybox sh.
+  runBusybox = name: attrs: build: derivation ({
+    inherit name system;
+    builder = shell;
+    args = [ "sh" "-euc" build ];
+    PATH = "${busyboxBinary}";
+  } // attrs);
+in
+rec {
+  inherit system;
+
+  # The interpreter that runs nix2aci's builder: Debian's python3 with python3-attr
+  # and python3-jsonschema, visible in the sandbox through /usr.
+  nix2aciPython =
+    if builtins.pathExists "/usr/bin/python3" then "/usr/bin/python3"
+    else throw "nix2aci offline package set: /usr/bin/python3 is missing; install python3, python3-attr and python3-jsonschema (./scripts/setup does)";
+
+  busybox =
+    let version = host.debianVersion "busybox-static";
+    in runBusybox "busybox-${version}" { inherit version; pname = "busybox"; } ''
+      mkdir -p $out/bin
+      cp ${shell} $out/bin/busybox
+      cd $out/bin
+      for applet in $(./busybox --list); do
+        [ "$applet" = busybox ] || ln -s busybox "$applet"
+      done
+    '';
+
+  # Debian's busybox is static already.
+  busyboxStatic = busybox;
+
+  # The host's C library and loader, copied into the store so programs linked
+  # against it carry it in their closure.
+  glibc =
+    let
+      version = host.debianVersion "libc6";
+      libc = host.file { path = "${libDir}/libc.so.6"; name = "libc-host"; debianPackage = "libc6"; };
+      loader = host.file { path = "${libDir}/${platform.loader}"; name = "ld-host"; debianPackage = "libc6"; };
+    in runBusybox "glibc-host-${version}" { inherit version; pname = "glibc-host"; } ''
+      mkdir -p $out/lib
+      cp ${libc}/libc.so.6 ${loader}/${platform.loader} $out/lib/
+    '';
+
+  # A dynamically linked program whose runtime closure is { hello, glibc-host }.
+  hello = derivation {
+    name = "hello-1.0";
+    pname = "hello";
+    version = "1.0";
+    inherit system;
+    builder = "/bin/sh";
+    src = ./hello.c;
+    PATH = "/usr/bin:/bin";
+    args = [ "-euc" ''
+      mkdir -p $out/bin
+      # Compiling a copy keeps the source's store path out of the binary's symbols.
+      cp $src hello.c
+      gcc -O2 -o $out/bin/hello hello.c \
+        -Wl,--dynamic-linker=${glibc}/lib/${platform.loader} \
+        -Wl,-rpath,${glibc}/lib
+    '' ];
+  };
+}

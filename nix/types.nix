@@ -1,0 +1,131 @@
+# Evaluation-time argument checking: only what must fail before anything builds.
+#
+# Everything else is checked once, by the Python models at build time. The
+# patterns and tables used here are read from the same JSON files the models
+# read, so the two sides cannot drift apart.
+#
+# A type is { description; verify = path: value: value' }: verify returns the
+# (normalised) value or throws "FUNCTION: PATH must be DESCRIPTION, got VALUE".
+fn:
+let
+  inherit (builtins) isAttrs isBool isInt isList isString attrNames concatStringsSep;
+
+  manifestSchema = builtins.fromJSON (builtins.readFile ../nix2aci/appc/image-manifest.schema.json);
+  validOSArch = builtins.fromJSON (builtins.readFile ../nix2aci/appc/os-arch.json);
+
+  show = value:
+    if isString value then "the string \"${value}\""
+    else if isInt value || isBool value then "${builtins.toJSON value}"
+    else if value == null then "null"
+    else if isList value then "a list"
+    else if value ? outPath then "the package ${value.name or value.outPath}"
+    else if isAttrs value then "an attribute set"
+    else "a ${builtins.typeOf value}";
+
+  fail = path: description: value:
+    throw "${fn}: ${path} must be ${description}, got ${show value}";
+
+  join = path: key: if path == "" then key else "${path}.${key}";
+
+  mkType = description: predicate: {
+    inherit description;
+    verify = path: value: if predicate value then value else fail path description value;
+  };
+
+  # A string that matches a pattern of the manifest schema.
+  pattern = definition:
+    let d = manifestSchema.definitions.${definition};
+    in mkType d.description (v: isString v && builtins.match d.pattern v != null);
+in
+rec {
+  inherit fail show;
+
+  string = mkType "a string" isString;
+  bool = mkType "true or false" isBool;
+  int = mkType "an integer" isInt;
+  absolutePath = mkType "an absolute path (a string starting with /)" (v: isString v && builtins.substring 0 1 v == "/");
+  anything = mkType "any value" (_: true);
+  intBetween = low: high: mkType "an integer from ${toString low} to ${toString high}" (v: isInt v && v >= low && v <= high);
+  package = mkType "a package (a derivation or a store path)"
+    (v: (isAttrs v && v ? outPath) || builtins.isPath v || (isString v && builtins.hasContext v));
+
+  enum = values: mkType "one of ${concatStringsSep ", " (map (v: "\"${v}\"") values)}" (v: builtins.elem v values);
+
+  acIdentifier = pattern "acIdentifier";
+  acName = pattern "acName";
+
+  # A user or group: a name, a numeric id, or an absolute path; numbers become strings,
+  # as the manifest wants.
+  userOrGroup = {
+    description = "a user or group name, a numeric id, or an absolute path";
+    verify = path: value:
+      if isInt value && value >= 0 then toString value
+      else if isString value && value != "" then value
+      else fail path "a non-empty string or a non-negative integer" value;
+  };
+
+  # Command lines are lists: a string is never split into arguments.
+  argv = {
+    description = "a list of strings";
+    verify = path: value:
+      if isString value then
+        throw "${fn}: ${path} must be a list of strings, got ${show value}; nix2aci never splits a string into arguments: write [ \"/bin/sh\" \"-c\" \"...\" ]"
+      else (listOf string).verify path value;
+  };
+
+  nullOr = type: {
+    description = "null or ${type.description}";
+    verify = path: value: if value == null then null else type.verify path value;
+  };
+
+  listOf = type: {
+    description = "a list of ${type.description}";
+    verify = path: value:
+      if !isList value then fail path "a list" value
+      else builtins.genList (i: type.verify "${path}[${toString i}]" (builtins.elemAt value i)) (builtins.length value);
+  };
+
+  nonEmpty = type: {
+    inherit (type) description;
+    verify = path: value:
+      if value == [ ] then throw "${fn}: ${path} must not be empty" else type.verify path value;
+  };
+
+  # An attribute set whose names are checked by `nameType` and values by `type`.
+  attrsOf = nameType: type: {
+    description = "an attribute set of ${type.description}";
+    verify = path: value:
+      if !isAttrs value || value ? outPath then fail path "an attribute set" value
+      else builtins.mapAttrs
+        (name: v: builtins.seq (nameType.verify "the name of ${join path name}" name) (type.verify (join path name) v))
+        value;
+  };
+
+  # An attribute set with known fields: { name = required type | optional type default; }.
+  # An unknown field is an error that lists the known ones.
+  required = type: { inherit type; };
+  optional = type: default: { inherit type default; };
+  record = fields: {
+    description = "an attribute set with ${concatStringsSep ", " (attrNames fields)}";
+    verify = path: value:
+      let unknown = attrNames (removeAttrs value (attrNames fields));
+      in
+      if !isAttrs value || value ? outPath then fail path "an attribute set" value
+      else if unknown != [ ] then
+        throw "${fn}: unknown ${if path == "" then "argument" else "field ${path}."}'${builtins.head unknown}'; allowed: ${concatStringsSep ", " (attrNames fields)}"
+      else builtins.mapAttrs
+        (name: field:
+          if value ? ${name} then field.type.verify (join path name) value.${name}
+          else field.default or (throw "${fn}: ${join path name} is required"))
+        fields;
+  };
+
+  # appc os and arch: each must be known to appc's ValidOSArch, and arch must be one
+  # of its os's list.
+  appcOsArch = { os, arch }:
+    if !(validOSArch ? ${os}) then
+      throw "${fn}: os must be one of ${concatStringsSep ", " (attrNames validOSArch)} (appc's os names), got \"${os}\""
+    else if !(builtins.elem arch validOSArch.${os}) then
+      throw "${fn}: arch must be one of ${concatStringsSep ", " validOSArch.${os}} for os \"${os}\" (appc's arch names), got \"${arch}\""
+    else { inherit os arch; };
+}

@@ -1,0 +1,150 @@
+"""Plans: what an image's file tree holds, as data.
+
+A plan is a sorted list of :class:`Entry` (path in the image, kind, mode, owner,
+and where the bytes come from). Fat, static and profile layouts are ways of
+making one; the archive writer turns one into tar bytes without knowing what
+image format it serves.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import stat
+from collections.abc import Iterable, Iterator
+
+import attrs
+
+from .errors import Nix2AciError
+
+DIRECTORY_MODE = 0o755
+# Store paths themselves are not part of any profile.
+PROFILE_SKIP = {"nix-support"}
+
+
+class Kind(enum.Enum):
+    """The kinds of file an image holds."""
+
+    DIRECTORY = "directory"
+    FILE = "file"
+    SYMLINK = "symlink"
+
+
+@attrs.frozen
+class Entry:
+    """One file of an image.
+
+    ``path`` is relative to the image root, without a leading ``/`` (``bin/sh``).
+    A FILE takes its bytes from the host file ``source`` (``size`` bytes) or from
+    ``content``; a SYMLINK points at ``target``.
+    """
+
+    path: str
+    kind: Kind
+    mode: int
+    uid: int = 0
+    gid: int = 0
+    source: str | None = None
+    content: bytes | None = None
+    size: int = 0
+    target: str | None = None
+
+    def under(self, prefix: str) -> Entry:
+        """The same entry with ``prefix/`` in front of its path."""
+        return attrs.evolve(self, path=f"{prefix}/{self.path}" if self.path else prefix)
+
+
+def directory(path: str, mode: int = DIRECTORY_MODE) -> Entry:
+    """A directory entry made by nix2aci (not copied from the store)."""
+    return Entry(path, Kind.DIRECTORY, mode)
+
+
+def file_with_content(path: str, content: bytes, mode: int = 0o644) -> Entry:
+    """A regular file whose bytes nix2aci writes itself."""
+    return Entry(path, Kind.FILE, mode, content=content, size=len(content))
+
+
+def symlink(path: str, target: str) -> Entry:
+    """A symlink entry."""
+    return Entry(path, Kind.SYMLINK, 0o777, target=target)
+
+
+def copy_tree(source: str, path: str) -> Iterator[Entry]:
+    """Entries for the host tree at ``source`` placed at ``path`` in the image.
+
+    Symlinks are kept as symlinks and never followed, so loops such as
+    ``posix -> .`` cost one entry. Hardlinks become independent regular files:
+    whether the host store was optimised must not change the image. Modes come
+    from the host (the store's are already normalised); owners are root's.
+    """
+    info = os.lstat(source)
+    permissions = stat.S_IMODE(info.st_mode)
+    if stat.S_ISLNK(info.st_mode):
+        yield symlink(path, os.readlink(source))
+    elif stat.S_ISREG(info.st_mode):
+        yield Entry(path, Kind.FILE, permissions, source=source, size=info.st_size)
+    elif stat.S_ISDIR(info.st_mode):
+        yield Entry(path, Kind.DIRECTORY, permissions)
+        for name in sorted(os.listdir(source)):
+            yield from copy_tree(os.path.join(source, name), f"{path}/{name}" if path else name)
+    else:
+        raise Nix2AciError(f"{source}: only directories, regular files and symlinks can go into an image")
+
+
+def store_paths(paths: Iterable[str]) -> Iterator[Entry]:
+    """Entries that copy whole store paths to the same place in the image."""
+    yield directory("nix")
+    yield directory("nix/store")
+    for path in paths:
+        yield from copy_tree(path, path.lstrip("/"))
+
+
+def profile(packages: Iterable[str]) -> list[Entry]:
+    """A merged profile of ``packages`` at the image root, like nixpkgs' buildEnv.
+
+    Directories are real and shared; every file or symlink of a package becomes a
+    symlink to it in the store. A package's symlink to a directory (``sbin ->
+    bin``) is merged as that directory, so it cannot hide another package's files.
+    Two packages that provide the same file are an error naming both.
+    Output: the entries, in no particular order.
+    """
+    owners: dict[str, str] = {}
+    entries: dict[str, Entry] = {}
+
+    def add(package: str, host: str, path: str, visiting: tuple[str, ...]) -> None:
+        real = os.path.realpath(host)
+        if path in owners:
+            raise Nix2AciError(
+                f"packages {owners[path]} and {package} both provide /{path}; "
+                "keep one of them in `packages`, or merge them into one package yourself"
+            )
+        if os.path.isdir(host) and real not in visiting:
+            entries.setdefault(path, directory(path))
+            for name in sorted(os.listdir(host)):
+                add(package, os.path.join(host, name), f"{path}/{name}", (*visiting, real))
+        elif path in entries:
+            raise Nix2AciError(f"/{path} is a directory in another package and a file in {package}")
+        else:
+            owners[path] = package
+            entries[path] = symlink(path, host)
+
+    for package in packages:
+        for name in sorted(os.listdir(package)):
+            if name not in PROFILE_SKIP:
+                add(package, os.path.join(package, name), name, (os.path.realpath(package),))
+    return list(entries.values())
+
+
+def sorted_plan(entries: Iterable[Entry]) -> list[Entry]:
+    """The entries sorted by path, each path once.
+
+    Sorting by the path's bytes puts every directory before its contents. The same
+    directory may be planned twice (a profile and the store both make ``nix``) only
+    with the same mode and owner; any other repeated path is an error.
+    """
+    by_path: dict[str, Entry] = {}
+    for entry in entries:
+        seen = by_path.setdefault(entry.path, entry)
+        if seen != entry:
+            raise Nix2AciError(f"/{entry.path} is planned twice, differently: {seen} and {entry}")
+    return [by_path[path] for path in sorted(by_path, key=os.fsencode)]

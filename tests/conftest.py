@@ -1,0 +1,92 @@
+"""Shared fixtures: the real tools, and nix-build with the sandbox on."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# The same settings scripts/setup writes, given on every call so the tests hold
+# whatever the machine's nix.conf says.
+NIX_OPTIONS = [
+    "--option", "sandbox", "true",
+    "--option", "extra-sandbox-paths", "/usr /lib /lib64 /bin /etc/alternatives",
+    "--option", "substituters", "",
+]  # fmt: skip
+
+
+def require(tool: str) -> str:
+    """The path of ``tool``; a missing tool fails the test (it is never skipped)."""
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not installed: run ./scripts/setup")
+    return path
+
+
+def run(command: list[str], *, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command, capturing text output; on an unexpected status, fail with its output."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def nix_build(attribute: str, *extra: str) -> Path:
+    """Build ``attribute`` of default.nix with the sandbox on; return its output path."""
+    require("nix-build")
+    result = run(["nix-build", str(REPO), "-A", attribute, "--no-out-link", *NIX_OPTIONS, *extra])
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def nix_eval_error(expression: str) -> str:
+    """Evaluate ``expression`` (with ``n`` bound to default.nix) expecting an error; return stderr."""
+    require("nix-instantiate")
+    result = run(
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            *NIX_OPTIONS,
+            "-E",
+            f"let n = import {REPO} {{}}; in {expression}",
+        ],
+        check=False,
+    )
+    assert result.returncode != 0, f"expected an evaluation error, got {result.stdout}"
+    return result.stderr
+
+
+def nix_eval_json(expression: str):
+    """Evaluate ``expression`` (with ``n`` bound to default.nix) to JSON."""
+    result = run(
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            *NIX_OPTIONS,
+            "-E",
+            f"let n = import {REPO} {{}}; in {expression}",
+        ]
+    )
+    return json.loads(result.stdout)
+
+
+def only_aci(output: Path) -> Path:
+    """The one .aci file of a build output."""
+    images = sorted(output.glob("*.aci"))
+    assert len(images) == 1, f"expected one .aci in {output}, found {images}"
+    return images[0]
+
+
+@pytest.fixture(scope="session")
+def is_root() -> None:
+    """runc needs root here."""
+    if os.geteuid() != 0:
+        pytest.fail("these tests run containers with runc and need root")

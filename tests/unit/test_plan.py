@@ -1,0 +1,73 @@
+"""Plans: copying trees, merged profiles and their conflicts, ordering."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from nix2aci import plan
+from nix2aci.errors import Nix2AciError
+
+
+def package(root, name: str, files: dict[str, str]) -> str:
+    """A fake store path: ``files`` maps relative paths to contents, or to '-> TARGET' for symlinks."""
+    path = root / name
+    for relative, content in files.items():
+        target = path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if content.startswith("-> "):
+            os.symlink(content[3:], target)
+        else:
+            target.write_text(content)
+    return str(path)
+
+
+def by_path(entries):
+    return {entry.path: entry for entry in entries}
+
+
+def test_copy_tree_keeps_symlinks_and_never_follows_loops(tmp_path):
+    tree = package(tmp_path, "tzdata", {"zoneinfo/UTC": "utc", "zoneinfo/posix": "-> ."})
+    entries = by_path(plan.copy_tree(tree, "share"))
+    assert entries["share/zoneinfo/posix"].kind is plan.Kind.SYMLINK
+    assert entries["share/zoneinfo/posix"].target == "."
+    assert set(entries) == {"share", "share/zoneinfo", "share/zoneinfo/UTC", "share/zoneinfo/posix"}
+
+
+def test_profile_merges_packages_into_shared_directories(tmp_path):
+    a = package(tmp_path, "a", {"bin/a": "a", "share/doc/a": "a"})
+    b = package(tmp_path, "b", {"bin/b": "b"})
+    entries = by_path(plan.profile([a, b]))
+    assert entries["bin"].kind is plan.Kind.DIRECTORY
+    assert entries["bin/a"].target == f"{a}/bin/a"
+    assert entries["bin/b"].target == f"{b}/bin/b"
+
+
+def test_directory_symlink_does_not_hide_another_packages_files(tmp_path):
+    a = package(tmp_path, "a", {"bin/a": "a", "sbin": "-> bin"})
+    b = package(tmp_path, "b", {"sbin/b": "b"})
+    entries = by_path(plan.profile([a, b]))
+    assert entries["sbin"].kind is plan.Kind.DIRECTORY
+    assert entries["sbin/a"].target == f"{a}/sbin/a"
+    assert entries["sbin/b"].target == f"{b}/sbin/b"
+
+
+def test_profile_symlink_loop_stays_a_symlink(tmp_path):
+    a = package(tmp_path, "a", {"share/zoneinfo/UTC": "u", "share/zoneinfo/posix": "-> ."})
+    entries = by_path(plan.profile([a]))
+    assert entries["share/zoneinfo/posix"].kind is plan.Kind.SYMLINK
+
+
+def test_two_packages_with_the_same_file_are_an_error_naming_both(tmp_path):
+    a = package(tmp_path, "a", {"bin/sh": "a"})
+    b = package(tmp_path, "b", {"bin/sh": "b"})
+    with pytest.raises(Nix2AciError, match=f"packages {a} and {b} both provide /bin/sh"):
+        plan.profile([a, b])
+
+
+def test_sorted_plan_orders_by_bytes_and_rejects_conflicting_duplicates():
+    entries = [plan.directory("a/b"), plan.directory("a-b"), plan.directory("a"), plan.directory("a")]
+    assert [e.path for e in plan.sorted_plan(entries)] == ["a", "a-b", "a/b"]
+    with pytest.raises(Nix2AciError, match="planned twice"):
+        plan.sorted_plan([plan.directory("a"), plan.symlink("a", "b")])
