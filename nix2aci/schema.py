@@ -1,0 +1,267 @@
+"""JSON Schemas shipped with nix2aci, and their findings as :class:`SpecError`.
+
+The schemas are the project's own, written from the spec texts. Conventions:
+
+* every ``description`` completes the sentence "VALUE must be ...", so it is
+  both the rule of an error message and the wording the Nix side uses;
+* every ``pattern`` is a POSIX ERE anchored at both ends (Nix reads it with
+  ``builtins.match``), so Python reads it the ERE way (see :func:`compile_pattern`);
+* keys are case-sensitive: a key that differs from a known one only in case is
+  an error naming the right spelling, any other unknown key only a warning.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+import re
+import reprlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+import jsonschema
+
+from .errors import SpecError
+
+# Keys that read unambiguously after a dot; others are written ["like.this"].
+_PLAIN_KEY = re.compile(r'[^.\[\]"\s]+')
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = 80
+
+
+def load_json(package: str, resource: str) -> Any:
+    """The parsed JSON file ``resource`` shipped inside ``package``."""
+    return json.loads(importlib.resources.files(package).joinpath(resource).read_text("utf-8"))
+
+
+@functools.cache
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """The Python regex of a schema pattern, read as the POSIX ERE it is.
+
+    ``.`` matches a newline too, and a final ``$`` matches only at the very end
+    (Python's also matches before a trailing newline, which would let
+    ``"name\\n"`` pass for an AC Identifier).
+    """
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern, re.DOTALL)
+
+
+def show(value: Any) -> str:
+    """A short printable form of a JSON value for messages (bounded in length and depth)."""
+    return _SHOW.repr(value)
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    """The user-facing path of a value: ``app.ports[0].port``, ``app.userLabels["a.b"]``."""
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            path += f".{part}" if path else part
+        else:
+            path += f"[{json.dumps(part)}]"
+    return path
+
+
+def join_path(prefix: str, field: str) -> str:
+    """``field`` (relative to the value at ``prefix``) as a path from the document root."""
+    if not field:
+        return prefix
+    return prefix + field if not prefix or field.startswith("[") else f"{prefix}.{field}"
+
+
+def prefixed(prefix: str, errors: Iterable[SpecError]) -> Iterator[SpecError]:
+    """``errors`` whose fields are relative to ``prefix``, re-rooted at the document root."""
+    for error in errors:
+        yield SpecError(join_path(prefix, error.field), error.rule)
+
+
+def unique(names: Iterable[str], field: str) -> Iterator[SpecError]:
+    """An error for each name that repeats an earlier one of ``names``.
+
+    ``field`` is the error's field with ``{}`` standing for the index (``[{}].name``).
+    """
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in first:
+            yield SpecError(
+                field.format(index),
+                f"must be unique within the list; {name!r} is already used at index {first[name]}",
+            )
+        first.setdefault(name, index)
+
+
+def compact(pairs: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON object of ``pairs`` without the absent ones (None or an empty list or object)."""
+    return {key: value for key, value in pairs.items() if value is not None and value != [] and value != {}}
+
+
+@attrs.frozen
+class Findings:
+    """What a schema says about a document: ``errors`` break it, ``warnings`` are spec-valid oddities."""
+
+    errors: tuple[SpecError, ...]
+    warnings: tuple[str, ...]
+
+
+# jsonschema's own messages for these keywords print the instance whole, which
+# fails on deeply nested input; these print it with show() instead.
+
+
+def _type(validator: Any, types: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """jsonschema's ``type``."""
+    types = [types] if isinstance(types, str) else types
+    if not any(validator.is_type(instance, name) for name in types):
+        yield jsonschema.ValidationError(f"{show(instance)} is not of type {' or '.join(types)}")
+
+
+def _enum(validator: Any, values: Sequence[Any], instance: Any, schema: Any) -> Iterator[Any]:
+    """jsonschema's ``enum`` (with its ``const`` equality, where true is not 1)."""
+    if not any(validator.evolve(schema={"const": value}).is_valid(instance) for value in values):
+        yield jsonschema.ValidationError(f"{show(instance)} is not one of {show(values)}")
+
+
+def _not(validator: Any, not_schema: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """jsonschema's ``not``."""
+    if validator.evolve(schema=not_schema).is_valid(instance):
+        yield jsonschema.ValidationError(f"{show(instance)} must not be valid under {show(not_schema)}")
+
+
+def _required(validator: Any, required: Sequence[str], instance: Any, schema: Any) -> Iterator[Any]:
+    """jsonschema's ``required``, but each error's path ends with the missing key."""
+    if validator.is_type(instance, "object"):
+        for key in required:
+            if key not in instance:
+                yield jsonschema.ValidationError(f"{show(key)} is a required property", path=[key])
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    """jsonschema's ``pattern``, with ERE semantics (:func:`compile_pattern`)."""
+    if validator.is_type(instance, "string") and not compile_pattern(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{show(instance)} does not match {pattern!r}")
+
+
+def _is_integer(checker: Any, instance: Any) -> bool:
+    """Only JSON integers: Go's decoder, like this, refuses ``80.0`` (and ``true``) for an int."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+@attrs.frozen
+class Schema:
+    """A draft-07 JSON Schema document, with local ``$ref``s only (nothing is fetched)."""
+
+    document: Mapping[str, Any]
+    _validator: Any = attrs.field(init=False, repr=False, eq=False)
+
+    @_validator.default
+    def _make_validator(self) -> Any:
+        """A validator of the schema's draft, with the keyword and type changes above."""
+        base = jsonschema.validators.validator_for(self.document)
+        base.check_schema(self.document)
+        cls = jsonschema.validators.extend(
+            base,
+            {"type": _type, "enum": _enum, "not": _not, "required": _required, "pattern": _pattern},
+            type_checker=base.TYPE_CHECKER.redefine("integer", _is_integer),
+        )
+        return cls(self.document)
+
+    def definition(self, name: str) -> Mapping[str, Any]:
+        """The subschema ``definitions.<name>``."""
+        return self.document["definitions"][name]
+
+    def check(self, instance: Any) -> Findings:
+        """Everything the schema finds in ``instance`` (any JSON value), in a stable order.
+
+        Miscased keys come first; a key's "is required" error is dropped when the
+        key is present with the wrong case, since the first error says it all.
+        """
+        errors: list[SpecError] = []
+        warnings: list[str] = []
+        self._check_keys(self.document, instance, [], errors, warnings)
+        miscased = {error.field for error in errors}
+        for error in self._validator.iter_errors(instance):
+            spec_error = self._spec_error(error)
+            if not (error.validator == "required" and spec_error.field in miscased):
+                errors.append(spec_error)
+        return Findings(tuple(errors), tuple(warnings))
+
+    def _resolve(self, schema: Any) -> Any:
+        """``schema``, or what its local ``$ref`` (``#/definitions/x``) points at."""
+        while isinstance(schema, Mapping) and "$ref" in schema:
+            ref = schema["$ref"]
+            if not ref.startswith("#"):
+                raise ValueError(f"only local $refs are supported, got {ref!r}")
+            schema = self.document
+            for part in ref[1:].split("/")[1:]:
+                schema = schema[part.replace("~1", "/").replace("~0", "~")]
+        return schema
+
+    def _applicable(self, schema: Any, instance: Any) -> Iterator[Mapping[str, Any]]:
+        """``schema`` and the subschemas that apply to ``instance`` as a whole ($ref, allOf, if)."""
+        schema = self._resolve(schema)
+        if not isinstance(schema, Mapping):
+            return
+        yield schema
+        for subschema in schema.get("allOf", ()):
+            yield from self._applicable(subschema, instance)
+        if "if" in schema:
+            branch = "then" if self._validator.evolve(schema=schema["if"]).is_valid(instance) else "else"
+            if branch in schema:
+                yield from self._applicable(schema[branch], instance)
+
+    def _check_keys(
+        self, schema: Any, instance: Any, path: list[str | int], errors: list[SpecError], warnings: list[str]
+    ) -> None:
+        """Report miscased keys (errors) and unknown keys (warnings) throughout ``instance``."""
+        schemas = list(self._applicable(schema, instance))
+        if isinstance(instance, dict):
+            known = {key for s in schemas for key in s.get("properties", {})}
+            spelling = {key.lower(): key for key in known}
+            extra = [s["additionalProperties"] for s in schemas if "additionalProperties" in s]
+            for key, value in instance.items():
+                if key in known:
+                    for s in schemas:
+                        if key in s.get("properties", {}):
+                            self._check_keys(s["properties"][key], value, [*path, key], errors, warnings)
+                elif key.lower() in spelling:
+                    right = spelling[key.lower()]
+                    errors.append(
+                        SpecError(
+                            json_path([*path, right]),
+                            f"must be spelled {right!r}: keys are case-sensitive; got {show(key)}",
+                        )
+                    )
+                elif extra:
+                    for subschema in extra:
+                        self._check_keys(subschema, value, [*path, key], errors, warnings)
+                elif known:
+                    warnings.append(f"{json_path([*path, key])}: unknown key, ignored")
+        elif isinstance(instance, list):
+            for s in schemas:
+                if isinstance(s.get("items"), Mapping):
+                    for index, item in enumerate(instance):
+                        self._check_keys(s["items"], item, [*path, index], errors, warnings)
+
+    def _description(self, schema: Any) -> str | None:
+        """The ``description`` of ``schema`` (following a ``$ref``), if it has one."""
+        schema = self._resolve(schema)
+        return schema.get("description") if isinstance(schema, Mapping) else None
+
+    def _spec_error(self, error: jsonschema.ValidationError) -> SpecError:
+        """``error`` as a SpecError: its path, and the failing subschema's description as the rule."""
+        field = json_path(error.absolute_path)
+        if error.validator == "required":
+            wanted = self._description(error.schema.get("properties", {}).get(error.path[-1]))
+            return SpecError(field, f"is required; must be {wanted}" if wanted else "is required")
+        wanted = self._description(error.schema)
+        return SpecError(field, f"must be {wanted}; got {show(error.instance)}" if wanted else error.message)
+
+
+@functools.cache
+def load_schema(package: str, resource: str) -> Schema:
+    """The schema file ``resource`` shipped inside ``package`` (loaded once)."""
+    return Schema(load_json(package, resource))

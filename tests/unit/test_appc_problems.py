@@ -1,0 +1,61 @@
+"""ImageManifest.problems() on arbitrary JSON: never raises, stable, and agrees with from_json()."""
+
+import copy
+
+import pytest
+from test_appc_manifest import FULL
+
+from nix2aci.appc import ImageManifest
+from nix2aci.errors import SpecError
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+def _paths(node, path=()):
+    """Every path into ``node``, as tuples of keys and indexes."""
+    yield path
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        yield from _paths(child, (*path, key))
+
+
+PATHS = [path for path in _paths(FULL) if path]
+
+
+def _check(document):
+    """problems() is stable, and from_json() raises its first entry or returns a round-tripping manifest."""
+    problems = ImageManifest.problems(document)
+    assert all(isinstance(problem, SpecError) for problem in problems)
+    assert [str(problem) for problem in ImageManifest.problems(document)] == [str(problem) for problem in problems]
+    if problems:
+        with pytest.raises(SpecError) as raised:
+            ImageManifest.from_json(document)
+        assert str(raised.value) == str(problems[0])
+    else:
+        manifest = ImageManifest.from_json(document)
+        assert ImageManifest.from_json(manifest.to_json()) == manifest
+
+
+@hypothesis.given(JSON)
+def test_any_json(document):
+    """Any JSON value gets a stable list of problems."""
+    _check(document)
+
+
+@hypothesis.given(st.sampled_from(PATHS), JSON)
+def test_full_manifest_with_one_value_replaced(path, value):
+    """The full manifest with any one value replaced by any JSON is handled."""
+    document = copy.deepcopy(FULL)
+    *parents, last = path
+    container = document
+    for step in parents:
+        container = container[step]
+    container[last] = value
+    _check(document)
