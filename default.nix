@@ -36,4 +36,6 @@ images // {
 
   # Variants of the images above.
   busyboxStatic = callImage ./pkgs/linux/busybox.nix { static = true; busybox = pkgs.busyboxStatic; };
+  busyboxThin = callImage ./pkgs/linux/busybox.nix { thin = true; };
+  helloThin = callImage ./pkgs/hello.nix { thin = true; };
 }

@@ -25,7 +25,9 @@ in
     # -I: isolated mode, so nothing from the build environment changes Python's behaviour.
     args = [ "-I" "-B" "-c" "import sys; sys.path.insert(0, sys.argv[1]); from nix2aci.build import main; sys.exit(main())" source ];
     __structuredAttrs = true;
-    nix2aci = spec;
+    # The builder also writes postprocess.sh, which runs the same interpreter and
+    # source outside the build.
+    nix2aci = spec // { python = pkgs.nix2aciPython; inherit source; };
     exportReferencesGraph.closure = roots;
     # Images are quick to rebuild and as large as their closure: never fetch them.
     preferLocalBuild = true;

@@ -18,6 +18,7 @@ let
     exec = optional (types.nullOr types.argv) null;
     static = optional types.bool false;
     thin = optional types.bool false;
+    prefer = optional (types.listOf types.package) [ ];
     env = optional stringAttrs { };
     user = optional types.userOrGroup "0";
     group = optional types.userOrGroup "0";
@@ -55,6 +56,7 @@ let
       size = optional (types.nullOr (types.intBetween 0 9007199254740991)) null;
     })) [ ];
     pathWhitelist = optional (types.listOf types.absolutePath) [ ];
+    sign = optional types.bool true;
     compression = optional (types.enum [ "gzip" "xz" "bzip2" "none" ]) "gzip";
     compressionLevel = optional (types.nullOr (types.intBetween 0 9)) null;
     os = optional (types.nullOr types.string) null;
@@ -93,13 +95,14 @@ let
     };
 
   mode =
-    if args.thin then throw "mkACI: thin = true is not supported yet (see issue 4); build a fat image (the default) or a static one"
+    if args.thin && args.static then throw "mkACI: thin and static exclude each other: a static image carries its one path, a thin one mounts its closure from the host"
+    else if args.thin then "thin"
     else if args.static then
       (if builtins.length args.packages == 1 then "static"
        else throw "mkACI: static = true packs exactly one self-contained package, got ${toString (builtins.length args.packages)} packages")
     else "fat";
 
-  image = removeAttrs args [ "packages" "static" "thin" "compression" "compressionLevel" ] // {
+  image = removeAttrs args [ "packages" "prefer" "static" "thin" "sign" "compression" "compressionLevel" ] // {
     inherit name version;
     inherit (platform) os arch;
   };
@@ -110,7 +113,8 @@ runBuilder {
   spec = {
     format = "aci";
     inherit mode image;
-    inherit (args) compression compressionLevel;
+    inherit (args) sign compression compressionLevel;
     packages = map (p: "${p}") args.packages;
+    prefer = map (p: "${p}") args.prefer;
   };
 }

@@ -112,7 +112,7 @@ rec {
       in
       if !isAttrs value || value ? outPath then fail path "an attribute set" value
       else if unknown != [ ] then
-        throw "${fn}: unknown ${if path == "" then "argument" else "field ${path}."}'${builtins.head unknown}'; allowed: ${concatStringsSep ", " (attrNames fields)}"
+        throw "${fn}: unknown ${if path == "" then "argument " else "field ${path}."}'${builtins.head unknown}'; allowed: ${concatStringsSep ", " (attrNames fields)}"
       else builtins.mapAttrs
         (name: field:
           if value ? ${name} then field.type.verify (join path name) value.${name}

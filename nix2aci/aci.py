@@ -9,17 +9,19 @@ is written.
 
 from __future__ import annotations
 
+import collections
 import json
 import lzma
 import os
 import posixpath
+import re
 import tarfile
 import zlib
 from typing import Any
 
 import attrs
 
-from . import plan
+from . import plan, postprocess
 from .appc import ImageManifest
 from .archive import ArchiveSummary, write_archive
 from .errors import Nix2AciError, SpecError
@@ -74,14 +76,24 @@ def _app(image: dict[str, Any]) -> dict[str, Any]:
     return app
 
 
-def manifest_document(image: dict[str, Any]) -> dict[str, Any]:
-    """The ImageManifest JSON for the image arguments of a build spec (not yet validated)."""
+def manifest_document(image: dict[str, Any], store_mounts: dict[str, str]) -> dict[str, Any]:
+    """The ImageManifest JSON for the image arguments of a build spec (not yet validated).
+
+    ``store_mounts`` ({store path: mount name}) become read-only mount points
+    after the user's own.
+    """
+    app = _app(image)
+    mount_points = app.get("mountPoints", []) + [
+        {"name": name, "path": path, "readOnly": True} for path, name in store_mounts.items()
+    ]
+    if mount_points:
+        app["mountPoints"] = mount_points
     document: dict[str, Any] = {
         "acKind": "ImageManifest",
         "acVersion": "0.8.11",
         "name": image["name"],
         "labels": _labels(image),
-        "app": _app(image),
+        "app": app,
     }
     dependencies = [
         {
@@ -108,10 +120,32 @@ def file_name(manifest: ImageManifest) -> str:
     return f"{manifest.name.rsplit('/', 1)[-1]}-{version}-{manifest.label('os')}-{manifest.label('arch')}.aci"
 
 
+def store_mount_names(paths: list[str], taken: set[str]) -> dict[str, str]:
+    """``{store path: AC Name}`` for the mount points of a thin image.
+
+    A name is the store path's name made an AC Name (``glibc-host-2.36`` ->
+    ``glibc-host-2-36``), so it is readable and stable across rebuilds; where two
+    paths, or one of ``taken``, would share it, the path's hash tells them apart
+    (``source-0abc1234``). Input paths are sorted; so is the output.
+    """
+
+    def readable(path: str) -> str:
+        stem = re.sub(r"[^a-z0-9]+", "-", os.path.basename(path).split("-", 1)[-1].lower()).strip("-")
+        return stem or "store-path"
+
+    stems = {path: readable(path) for path in paths}
+    counts = collections.Counter(stems.values())
+    return {
+        path: stem if counts[stem] == 1 and stem not in taken else f"{stem}-{os.path.basename(path)[:8]}"
+        for path, stem in stems.items()
+    }
+
+
 def rootfs_plan(spec: BuildSpec) -> list[plan.Entry]:
     """The image's file tree for the build mode.
 
     fat: the packages' whole closure under /nix/store plus their merged profile at /.
+    thin: the same, but each store path an empty mount point for the host's copy.
     static: the one package's tree as the whole root; it must reference no other path.
     """
     if spec.mode == "static":
@@ -123,27 +157,55 @@ def rootfs_plan(spec: BuildSpec) -> list[plan.Entry]:
                 "build a fat image instead (the default)"
             )
         return plan.sorted_plan(plan.copy_tree(package, ""))
-    if spec.mode == "fat":
+    if spec.mode in ("fat", "thin"):
         closure = spec.closure.paths_needed_by(spec.packages)
-        return plan.sorted_plan([plan.directory(""), *plan.store_paths(closure), *plan.profile(spec.packages)])
-    raise Nix2AciError(f"unknown build mode {spec.mode!r}: nix2aci builds fat and static ACIs")
+        return plan.sorted_plan(
+            [
+                plan.directory(""),
+                *plan.store_paths(closure, copy=spec.mode == "fat"),
+                *plan.profile(spec.packages, spec.prefer),
+            ]
+        )
+    raise Nix2AciError(f"unknown build mode {spec.mode!r}: nix2aci builds fat, thin and static ACIs")
+
+
+def mounts_flags(store_mounts: dict[str, str]) -> str:
+    """The rkt flags that give a thin image its store paths: ``rkt run $(cat X.mounts) X.aci``."""
+    return " ".join(f"--volume={name},kind=host,source={path},readOnly=true" for path, name in store_mounts.items())
 
 
 def build(spec: BuildSpec) -> AciResult:
-    """Build the ACI of ``spec`` into ``spec.out``; return what was written."""
-    manifest = ImageManifest.from_json(manifest_document(spec.image))
+    """Build the ACI of ``spec`` into ``spec.out``; return what was written.
+
+    A thin image also gets ``NAME-VERSION-OS-ARCH.mounts``, its volumes as rkt flags.
+    """
+    store_mounts = (
+        store_mount_names(spec.closure.paths_needed_by(spec.packages), set(spec.image["mounts"]))
+        if spec.mode == "thin"
+        else {}
+    )
+    manifest = ImageManifest.from_json(manifest_document(spec.image, store_mounts))
     manifest_bytes = (json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
     entries = [
         plan.file_with_content("manifest", manifest_bytes),
         *(entry.under("rootfs") for entry in rootfs_plan(spec)),
     ]
-    os.makedirs(spec.out, exist_ok=True)
     path = os.path.join(spec.out, file_name(manifest))
+    layout = Layout(path)
+    for entry in entries:
+        layout.add(entry.path, entry.kind)
+    if problems := layout.finish():
+        raise problems[0]
+    os.makedirs(spec.out, exist_ok=True)
     with open(path, "wb") as output:
         summary = write_archive(entries, output, compression=spec.compression, level=spec.compression_level)
     image_id = f"sha512-{summary.uncompressed_digest}"
     with open(f"{path}.id", "w", encoding="ascii") as id_file:
         id_file.write(image_id + "\n")
+    if store_mounts:
+        with open(path.removesuffix(".aci") + ".mounts", "w", encoding="utf-8") as mounts_file:
+            mounts_file.write(mounts_flags(store_mounts) + "\n")
+    postprocess.write_script(spec, spec.out)
     return AciResult(path=path, image_id=image_id, archive=summary)
 
 
@@ -152,9 +214,62 @@ def build(spec: BuildSpec) -> AciResult:
 MAX_MANIFEST_SIZE = 1 << 20
 
 
-def member_name(member: tarfile.TarInfo) -> str:
-    """A member's name as appc compares names: cleaned (``./a//b/`` -> ``a/b``)."""
-    return posixpath.normpath(member.name) if member.name else ""
+def clean_name(name: str) -> str:
+    """A member name as appc compares names: cleaned (``./a//b/`` -> ``a/b``)."""
+    return posixpath.normpath(name) if name else ""
+
+
+class Layout:
+    """The archive rules of spec/aci.md, checked one member at a time.
+
+    The builder checks its plan with it before writing, and ``nix2aci validate``
+    checks archives with it while reading them: one implementation of the rules.
+    ``problems`` collects what breaks them.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.seen: set[str] = set()
+        self.problems: list[SpecError] = []
+        if not path.endswith(".aci"):
+            self.problems.append(SpecError(path, "an ACI's file name must end in .aci"))
+
+    def add(self, raw_name: str, kind: plan.Kind | None) -> str | None:
+        """Check one member (``kind`` None for anything but a directory, file or symlink).
+
+        Returns its cleaned name, or None when the name is unsafe to use at all.
+        """
+        name = clean_name(raw_name)
+        where = f"{self.path}: {raw_name!r}"
+        if name == ".":
+            return None
+        if name.startswith("/") or name == ".." or name.startswith("../"):
+            self.problems.append(SpecError(where, "member names must be relative and stay inside the archive"))
+            return None
+        if name.split("/", 1)[0] not in ("manifest", "rootfs"):
+            self.problems.append(SpecError(where, "only manifest and rootfs/... may be in an ACI"))
+        if name in self.seen:
+            self.problems.append(SpecError(where, "duplicate entry (the archive must have each name once)"))
+        self.seen.add(name)
+        if name == "manifest" and kind is not plan.Kind.FILE:
+            self.problems.append(SpecError(where, "manifest must be a regular file"))
+        elif name == "rootfs" and kind is not plan.Kind.DIRECTORY:
+            self.problems.append(SpecError(where, "rootfs must be a directory"))
+        return name
+
+    def finish(self) -> list[SpecError]:
+        """All problems, including the required members that never came."""
+        missing = [name for name in ("manifest", "rootfs") if name not in self.seen]
+        return self.problems + [SpecError(self.path, f"an ACI must contain {name}") for name in missing]
+
+
+def _kind(member: tarfile.TarInfo) -> plan.Kind | None:
+    """The plan kind of a tar member, None for hardlinks, devices and FIFOs."""
+    if member.isdir():
+        return plan.Kind.DIRECTORY
+    if member.isreg():
+        return plan.Kind.FILE
+    return plan.Kind.SYMLINK if member.issym() else None
 
 
 def read_archive(path: str) -> tuple[dict[str, Any] | None, list[SpecError]]:
@@ -162,43 +277,22 @@ def read_archive(path: str) -> tuple[dict[str, Any] | None, list[SpecError]]:
 
     Input: the path of an ACI (plain tar, gzip, bzip2 or xz).
     Output: the parsed manifest JSON (None when there is none to parse) and the
-    archive-level problems: name suffix, top-level names, duplicates, kinds of
-    ``manifest`` and ``rootfs``, unsafe member names.
+    archive-level problems (see :class:`Layout`).
     """
-    problems: list[SpecError] = []
-    if not path.endswith(".aci"):
-        problems.append(SpecError(path, "an ACI's file name must end in .aci"))
-    seen: set[str] = set()
+    layout = Layout(path)
     manifest_bytes = None
     try:
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
-                name = member_name(member)
-                where = f"{path}: {member.name!r}"
-                if name == ".":
+                if layout.add(member.name, _kind(member)) != "manifest" or not member.isreg():
                     continue
-                if name.startswith("/") or name == ".." or name.startswith("../"):
-                    problems.append(SpecError(where, "member names must be relative and stay inside the archive"))
-                    continue
-                if name.split("/", 1)[0] not in ("manifest", "rootfs"):
-                    problems.append(SpecError(where, "only manifest and rootfs/... may be in an ACI"))
-                if name in seen:
-                    problems.append(SpecError(where, "duplicate entry (the archive must have each name once)"))
-                seen.add(name)
-                if name == "manifest":
-                    if not member.isreg():
-                        problems.append(SpecError(where, "manifest must be a regular file"))
-                    elif member.size > MAX_MANIFEST_SIZE:
-                        problems.append(SpecError(where, f"manifest is larger than {MAX_MANIFEST_SIZE} bytes"))
-                    else:
-                        manifest_bytes = tar.extractfile(member).read()
-                elif name == "rootfs" and not member.isdir():
-                    problems.append(SpecError(where, "rootfs must be a directory"))
+                if member.size > MAX_MANIFEST_SIZE:
+                    layout.problems.append(SpecError(f"{path}: manifest", f"is over {MAX_MANIFEST_SIZE} bytes"))
+                else:
+                    manifest_bytes = tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error) as error:
-        return None, [*problems, SpecError(path, f"not a readable tar, tar.gz, tar.bz2 or tar.xz archive: {error}")]
-    for required in ("manifest", "rootfs"):
-        if required not in seen:
-            problems.append(SpecError(path, f"an ACI must contain {required}"))
+        return None, [*layout.problems, SpecError(path, f"not a readable tar, tar.gz, tar.bz2 or tar.xz: {error}")]
+    problems = layout.finish()
     if manifest_bytes is None:
         return None, problems
     try:

@@ -13,6 +13,7 @@ PAX format, and compressors that write no name or time.
 from __future__ import annotations
 
 import bz2
+import gzip
 import hashlib
 import io
 import lzma
@@ -143,3 +144,15 @@ def write_archive(
         compressed_size=compressed.size,
         compressed_digest=compressed.hash.hexdigest(),
     )
+
+
+# How to read the compressions an ACI may use, by their magic bytes (spec/aci.md).
+_MAGIC = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+
+
+def open_decompressed(path: str) -> BinaryIO:
+    """The uncompressed byte stream of a tar, gzip, bzip2 or xz file."""
+    with open(path, "rb") as file:
+        head = file.read(6)
+    opener = next((opener for magic, opener in _MAGIC if head.startswith(magic)), open)
+    return opener(path, "rb")

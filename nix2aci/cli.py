@@ -7,9 +7,11 @@ app's status through); 2 usage errors.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
-from . import aci, run
+from . import aci, build_thin, inspect, run
 from .errors import Nix2AciError
 
 
@@ -28,13 +30,70 @@ def _validate(options: argparse.Namespace) -> int:
 
 
 def _run(options: argparse.Namespace) -> int:
-    env = {}
+    """Run an image's app with runc; its exit status is ours."""
+    env = []
     for assignment in options.env:
         name, separator, value = assignment.partition("=")
         if not separator or not name:
             raise Nix2AciError(f"--env {assignment!r}: write NAME=VALUE")
-        env[name] = value
-    return run.run(options.image, options.args, env)
+        env.append((name, value))
+    volumes = run.read_mounts_file(options.mounts_file) if options.mounts_file else []
+    volumes += [run.Volume.parse(text) for text in options.volume]
+    request = run.RunRequest(
+        image=options.image,
+        args=tuple(options.args),
+        exec=options.exec,
+        env=tuple(env),
+        volumes=tuple(volumes),
+        allow_setuid=options.allow_setuid,
+    )
+    return run.run(request)
+
+
+def _build_thin(options: argparse.Namespace) -> int:
+    """Build a thin image of packages and link it into OUTDIR."""
+    file = options.file or build_thin.default_file()
+    for link in build_thin.build_thin(options.name, options.binary, options.packages, file, options.outdir):
+        print(link)
+    return 0
+
+
+def _inspect(options: argparse.Namespace) -> int:
+    """Print an image's manifest, ID, sizes and file count."""
+    print(json.dumps(inspect.inspect(options.image), indent=2))
+    return 0
+
+
+# --- Signing (issue 5): sign, verify, postprocess. Imported lazily: only these need python-gnupg.
+
+
+def _sign(options: argparse.Namespace) -> int:
+    """Sign IMAGE.aci with the dedicated key into IMAGE.aci.asc, then verify it with the public key."""
+    from . import signing
+
+    gpg, key = signing.find_key(wanted=options.key)
+    signer = signing.sign_and_verify(gpg, key, options.image)
+    print(f"{signing.signature_path(options.image)}: signed by {signer.name} ({signer.fingerprint}), {signer.digest}")
+    return 0
+
+
+def _verify(options: argparse.Namespace) -> int:
+    """Verify IMAGE.aci.asc with only a public keyring; name the signer."""
+    from . import signing
+
+    keyring = options.keyring or os.path.join(signing.default_home(), signing.PUBLIC_KEY_FILE)
+    if not options.keyring and not os.path.isfile(keyring):
+        raise Nix2AciError(f"no public keyring at {keyring}: pass --keyring pubkeys.gpg")
+    signer = signing.verify_file(options.image, keyring, options.signature)
+    print(f"{options.image}: good signature by {signer.name} ({signer.fingerprint}), {signer.digest}")
+    return 0
+
+
+def _postprocess(options: argparse.Namespace) -> int:
+    """Link, GC-root, sign and verify a build output's images (what postprocess.sh runs)."""
+    from . import postprocess
+
+    return postprocess.main(options.store_output, options.outdir, sign=options.sign)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -46,11 +105,58 @@ def parser() -> argparse.ArgumentParser:
     validate.add_argument("images", nargs="+", metavar="IMAGE.aci")
     validate.set_defaults(handler=_validate)
 
-    run_command = commands.add_parser("run", help="run an ACI's app with runc (as root)")
+    run_command = commands.add_parser(
+        "run",
+        help="run an ACI's app with runc (as root)",
+        description="Unpack IMAGE.aci into a private bundle and run its app with runc, as rkt would: "
+        "ARGs after -- are appended to the image's exec; --exec replaces the executable and drops its arguments.",
+    )
+    run_command.add_argument("--mounts-file", metavar="F", help="volumes as rkt flags, e.g. a thin image's .mounts")
+    run_command.add_argument(
+        "--volume", action="append", default=[], metavar="NAME,kind=host,source=PATH[,readOnly=true]",
+        help="a host directory for the mountPoint NAME",
+    )  # fmt: skip
+    run_command.add_argument("--exec", metavar="PATH", help="run PATH instead of the image's exec")
     run_command.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set a variable")
+    run_command.add_argument("--allow-setuid", action="store_true", help="run images with set-uid or set-gid files")
     run_command.add_argument("image", metavar="IMAGE.aci")
     run_command.add_argument("args", nargs="*", metavar="ARG", help="appended to the app's exec (after --)")
     run_command.set_defaults(handler=_run)
+
+    inspect_command = commands.add_parser("inspect", help="show an ACI's manifest, image ID, sizes and file count")
+    inspect_command.add_argument("image", metavar="IMAGE.aci")
+    inspect_command.set_defaults(handler=_inspect)
+
+    thin = commands.add_parser(
+        "build-thin",
+        help="build a thin ACI of packages with nix-build",
+        description="Build a thin ACI named NAME of the packages PKG... of the package set, running the program "
+        "BINARY found in their merged profile; leave OUTDIR/NAME.aci and OUTDIR/NAME.mounts.",
+    )
+    thin.add_argument("--file", "-f", help="nix2aci's default.nix (default: $NIX2ACI_FILE, else this checkout's)")
+    thin.add_argument("--outdir", default="ACIs", help="where the links go (default: ./ACIs)")
+    thin.add_argument("name", metavar="NAME")
+    thin.add_argument("binary", metavar="BINARY")
+    thin.add_argument("packages", nargs="+", metavar="PKG")
+    thin.set_defaults(handler=_build_thin)
+
+    # --- Signing (issue 5)
+    sign = commands.add_parser("sign", help="sign an ACI with the dedicated key (IMAGE.aci.asc)")
+    sign.add_argument("--key", help="fingerprint or user id (default: $NIX2ACI_SIGNING_KEY)")
+    sign.add_argument("image", metavar="IMAGE.aci")
+    sign.set_defaults(handler=_sign)
+
+    verify = commands.add_parser("verify", help="verify IMAGE.aci.asc with only a public key, as a consumer would")
+    verify.add_argument("--keyring", metavar="pubkeys.gpg", help="armored public keys (default: the key home's)")
+    verify.add_argument("--signature", metavar="SIG.asc", help="default: IMAGE.aci.asc")
+    verify.add_argument("image", metavar="IMAGE.aci")
+    verify.set_defaults(handler=_verify)
+
+    post = commands.add_parser("postprocess", help="link, GC-root, sign and verify a build's images (postprocess.sh)")
+    post.add_argument("--no-sign", dest="sign", action="store_false", help="only link (mkACI sign = false)")
+    post.add_argument("store_output", metavar="STORE_DIR")
+    post.add_argument("outdir", nargs="?", metavar="OUTDIR", help="where the links go (default: ./ACIs)")
+    post.set_defaults(handler=_postprocess)
     return top
 
 
@@ -64,3 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``nix2aci inspect X | head``): not an error of ours.
+        sys.stderr.close()
+        return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 
@@ -91,38 +91,60 @@ def copy_tree(source: str, path: str) -> Iterator[Entry]:
         raise Nix2AciError(f"{source}: only directories, regular files and symlinks can go into an image")
 
 
-def store_paths(paths: Iterable[str]) -> Iterator[Entry]:
-    """Entries that copy whole store paths to the same place in the image."""
+def store_paths(paths: Iterable[str], *, copy: bool = True) -> Iterator[Entry]:
+    """Entries for store paths at the same place in the image.
+
+    With ``copy`` the paths' whole trees; without, only an empty directory for
+    each, where the path will be mounted from the host (thin images).
+    """
     yield directory("nix")
     yield directory("nix/store")
     for path in paths:
-        yield from copy_tree(path, path.lstrip("/"))
+        if copy:
+            yield from copy_tree(path, path.lstrip("/"))
+        else:
+            yield directory(path.lstrip("/"), 0o555)
 
 
-def profile(packages: Iterable[str]) -> list[Entry]:
+def profile(packages: Sequence[str], prefer: Sequence[str] = ()) -> list[Entry]:
     """A merged profile of ``packages`` at the image root, like nixpkgs' buildEnv.
 
     Directories are real and shared; every file or symlink of a package becomes a
     symlink to it in the store. A package's symlink to a directory (``sbin ->
     bin``) is merged as that directory, so it cannot hide another package's files.
-    Two packages that provide the same file are an error naming both.
+    Two packages that provide the same file are an error naming both, unless one
+    of them is in ``prefer``: then the one earlier in ``prefer`` provides it.
     Output: the entries, in no particular order.
     """
+    for package in prefer:
+        if package not in packages:
+            raise Nix2AciError(f"prefer: {package} is not one of the packages")
+    preference = {package: index for index, package in enumerate(prefer)}
+
+    def rank(package: str) -> int:
+        return preference.get(package, len(prefer))
+
     owners: dict[str, str] = {}
     entries: dict[str, Entry] = {}
 
     def add(package: str, host: str, path: str, visiting: tuple[str, ...]) -> None:
         real = os.path.realpath(host)
+        is_directory = os.path.isdir(host) and real not in visiting
         if path in owners:
-            raise Nix2AciError(
-                f"packages {owners[path]} and {package} both provide /{path}; "
-                "keep one of them in `packages`, or merge them into one package yourself"
-            )
-        if os.path.isdir(host) and real not in visiting:
+            owner = owners[path]
+            # Equal ranks: neither is preferred.
+            if is_directory or rank(owner) == rank(package):
+                raise Nix2AciError(
+                    f"packages {owner} and {package} both provide /{path}; "
+                    "pick the one to keep with prefer = [ <package> ], or leave one out of packages"
+                )
+            if rank(owner) < rank(package):
+                return
+        if is_directory:
             entries.setdefault(path, directory(path))
             for name in sorted(os.listdir(host)):
                 add(package, os.path.join(host, name), f"{path}/{name}", (*visiting, real))
-        elif path in entries:
+        elif path in entries and entries[path].kind is Kind.DIRECTORY:
             raise Nix2AciError(f"/{path} is a directory in another package and a file in {package}")
         else:
             owners[path] = package

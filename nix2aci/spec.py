@@ -22,6 +22,9 @@ from .errors import Nix2AciError
 class BuildSpec:
     """What to build, and from what.
 
+    ``python`` and ``source`` are the interpreter and the nix2aci source the
+    build runs with; the generated postprocess.sh runs them too.
+
     ``image`` holds the image's own arguments (name, version, exec, env, ...) as
     the user gave them to the Nix function, checked only for their types; the
     output format's module turns them into its manifest or config and validates that.
@@ -30,11 +33,15 @@ class BuildSpec:
     format: str
     mode: str
     packages: tuple[str, ...]
+    prefer: tuple[str, ...]
     image: dict[str, Any]
+    sign: bool
     compression: str
     compression_level: int | None
     closure: Closure
     out: str
+    python: str
+    source: str
 
     @classmethod
     def load(cls, path: str) -> BuildSpec:
@@ -47,11 +54,15 @@ class BuildSpec:
                 format=spec["format"],
                 mode=spec["mode"],
                 packages=tuple(spec["packages"]),
+                prefer=tuple(spec["prefer"]),
                 image=spec["image"],
+                sign=spec["sign"],
                 compression=spec["compression"],
                 compression_level=spec["compressionLevel"],
                 closure=Closure.from_graph(document["closure"]),
                 out=document["outputs"]["out"],
+                python=spec["python"],
+                source=spec["source"],
             )
         except OSError as error:
             raise Nix2AciError(f"cannot read the build spec: {error}") from None

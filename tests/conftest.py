@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+GC_ROOTS = tempfile.mkdtemp(prefix="nix2aci-test-roots-")
+atexit.register(shutil.rmtree, GC_ROOTS, ignore_errors=True)
 # The same settings scripts/setup writes, given on every call so the tests hold
 # whatever the machine's nix.conf says.
 NIX_OPTIONS = [
@@ -36,11 +40,24 @@ def run(command: list[str], *, check: bool = True, **kwargs) -> subprocess.Compl
     return result
 
 
+def gc_root() -> str:
+    """A fresh link path for ``nix-build -o``: the outputs a test uses survive a garbage collection
+    that another test runs. The links go when the test session ends."""
+    return tempfile.mktemp(prefix="result-", dir=GC_ROOTS)
+
+
 def nix_build(attribute: str, *extra: str) -> Path:
     """Build ``attribute`` of default.nix with the sandbox on; return its output path."""
     require("nix-build")
-    result = run(["nix-build", str(REPO), "-A", attribute, "--no-out-link", *NIX_OPTIONS, *extra])
+    result = run(["nix-build", str(REPO), "-A", attribute, "-o", gc_root(), *NIX_OPTIONS, *extra])
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+def nix_build_expression(expression: str, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Build ``expression`` (with ``n`` bound to default.nix) with the sandbox on."""
+    require("nix-build")
+    command = ["nix-build", "-o", gc_root(), *NIX_OPTIONS, *extra, "-E", f"let n = import {REPO} {{}}; in {expression}"]
+    return run(command, check=check)
 
 
 def nix_eval_error(expression: str) -> str:

@@ -15,7 +15,7 @@ from conftest import nix_build, nix_eval_json, only_aci, require, run
 
 pytestmark = pytest.mark.slow
 
-IMAGES = ["busybox", "busyboxStatic", "hello"]
+IMAGES = ["busybox", "busyboxStatic", "busyboxThin", "hello", "helloThin"]
 
 
 def nix2aci(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -125,7 +125,7 @@ def test_static_busybox_runs(built, is_root):
     assert nix2aci("run", str(built["busyboxStatic"]), "--", "-c", "echo static ok").stdout == "static ok\n"
 
 
-@pytest.mark.parametrize("attribute", ["busybox", "hello"])
+@pytest.mark.parametrize("attribute", ["busybox", "busyboxThin", "hello"])
 def test_rebuild_is_bit_identical(built, attribute):
     # nix-build --check rebuilds and fails when any output byte differs.
     nix_build(attribute, "--check")

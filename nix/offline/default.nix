@@ -34,10 +34,11 @@ rec {
   inherit system;
 
   # The interpreter that runs nix2aci's builder: Debian's python3 with python3-attr
-  # and python3-jsonschema, visible in the sandbox through /usr.
+  # and python3-jsonschema, visible in the sandbox through /usr. postprocess.sh runs
+  # it outside the build, where it also needs python3-gnupg.
   nix2aciPython =
     if builtins.pathExists "/usr/bin/python3" then "/usr/bin/python3"
-    else throw "nix2aci offline package set: /usr/bin/python3 is missing; install python3, python3-attr and python3-jsonschema (./scripts/setup does)";
+    else throw "nix2aci offline package set: /usr/bin/python3 is missing; install python3, python3-attr, python3-jsonschema and python3-gnupg (./scripts/setup does)";
 
   busybox =
     let version = host.debianVersion "busybox-static";

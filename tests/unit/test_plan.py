@@ -71,3 +71,18 @@ def test_sorted_plan_orders_by_bytes_and_rejects_conflicting_duplicates():
     assert [e.path for e in plan.sorted_plan(entries)] == ["a", "a-b", "a/b"]
     with pytest.raises(Nix2AciError, match="planned twice"):
         plan.sorted_plan([plan.directory("a"), plan.symlink("a", "b")])
+
+
+def test_prefer_picks_the_provider_of_a_conflicting_file(tmp_path):
+    a = package(tmp_path, "a", {"bin/sh": "a", "bin/a": "a"})
+    b = package(tmp_path, "b", {"bin/sh": "b"})
+    assert by_path(plan.profile([a, b], prefer=[b]))["bin/sh"].target == f"{b}/bin/sh"
+    assert by_path(plan.profile([a, b], prefer=[a]))["bin/sh"].target == f"{a}/bin/sh"
+    with pytest.raises(Nix2AciError, match="is not one of the packages"):
+        plan.profile([a], prefer=[b])
+
+
+def test_thin_store_paths_are_empty_mount_points():
+    entries = by_path(plan.store_paths(["/nix/store/abc-x"], copy=False))
+    assert set(entries) == {"nix", "nix/store", "nix/store/abc-x"}
+    assert entries["nix/store/abc-x"].kind is plan.Kind.DIRECTORY
