@@ -5,7 +5,10 @@
 { pkgs }:
 let
   inherit (import ./builder.nix { inherit pkgs; }) runBuilder;
+  common = import ./common.nix { inherit pkgs; };
 in
 {
-  mkACI = import ./mk-aci.nix { inherit pkgs runBuilder; };
+  mkACI = import ./mk-aci.nix { inherit pkgs runBuilder common; };
+  buildContainer = import ./build-container.nix { inherit pkgs runBuilder common; };
+  buildOCIImage = import ./oci-image.nix { inherit pkgs runBuilder common; };
 }

@@ -3,10 +3,9 @@
 # This file turns the user's arguments into the build spec; it checks only what
 # must fail at evaluation time (types, names, os/arch). The manifest is made and
 # validated by the Python builder (nix2aci/aci.py).
-{ pkgs, runBuilder }:
+{ pkgs, runBuilder, common }:
 let
   types = import ./types.nix "mkACI";
-  platforms = import ./platforms.nix;
   inherit (types) required optional;
 
   stringAttrs = types.attrsOf types.string types.string;
@@ -63,19 +62,12 @@ let
     arch = optional (types.nullOr types.string) null;
   };
 
-  # What a package calls itself: nixpkgs' pname/version, else its derivation name.
-  packageName = package:
-    let parsed = builtins.parseDrvName (package.name or (baseNameOf (toString package)));
-    in {
-      name = package.pname or parsed.name;
-      version = package.version or parsed.version;
-    };
 in
 userArguments:
 let
   args = arguments.verify "" userArguments;
   first = builtins.head args.packages;
-  firstName = packageName first;
+  firstName = common.packageName first;
 
   name =
     if args.name != null then args.name
@@ -88,7 +80,7 @@ let
     else "latest";
 
   platform =
-    let default = platforms.appc (first.stdenv.hostPlatform.system or first.system or pkgs.system);
+    let default = common.platforms.appc (common.systemOf first);
     in types.appcOsArch {
       os = if args.os != null then args.os else default.os;
       arch = if args.arch != null then args.arch else default.arch;
@@ -110,11 +102,10 @@ in
 runBuilder {
   name = "aci-${baseNameOf name}-${version}";
   roots = args.packages;
-  spec = {
+  spec = common.paths { inherit (args) packages; roots = args.packages; } // {
     format = "aci";
     inherit mode image;
     inherit (args) sign compression compressionLevel;
-    packages = map (p: "${p}") args.packages;
     prefer = map (p: "${p}") args.prefer;
   };
 }

@@ -12,6 +12,15 @@ let
     darwin = { x86_64 = "x86_64"; i686 = "i386"; };
   };
 
+  # Nix CPU names to Go's GOARCH (and GOARM variant), as OCI image configs name them.
+  goArch = {
+    x86_64 = { architecture = "amd64"; }; i686 = { architecture = "386"; }; i586 = { architecture = "386"; };
+    aarch64 = { architecture = "arm64"; }; armv7l = { architecture = "arm"; variant = "v7"; };
+    armv6l = { architecture = "arm"; variant = "v6"; }; powerpc64 = { architecture = "ppc64"; };
+    powerpc64le = { architecture = "ppc64le"; }; s390x = { architecture = "s390x"; };
+    riscv64 = { architecture = "riscv64"; }; loongarch64 = { architecture = "loong64"; };
+  };
+
   # "x86_64-linux" -> { cpu = "x86_64"; kernel = "linux"; }
   parse = system:
     let parts = builtins.match "([^-]+)-(.+)" system;
@@ -29,4 +38,11 @@ in
     if arch == null then
       throw "nix2aci: the Nix system '${system}' has no appc os/arch; pass os and arch explicitly"
     else { os = kernel; inherit arch; };
+
+  # The OCI { os; architecture; variant?; } (Go's names) of a Nix system.
+  oci = system:
+    let
+      inherit (parse system) cpu kernel;
+      arch = goArch.${cpu} or (throw "nix2aci: the Nix system '${system}' has no OCI architecture; pass os and arch explicitly");
+    in { os = kernel; } // arch;
 }

@@ -12,6 +12,7 @@ let
 
   manifestSchema = builtins.fromJSON (builtins.readFile ../nix2aci/appc/image-manifest.schema.json);
   validOSArch = builtins.fromJSON (builtins.readFile ../nix2aci/appc/os-arch.json);
+  goPlatforms = builtins.fromJSON (builtins.readFile ../nix2aci/oci/go-platforms.json);
 
   show = value:
     if isString value then "the string \"${value}\""
@@ -48,6 +49,9 @@ rec {
   intBetween = low: high: mkType "an integer from ${toString low} to ${toString high}" (v: isInt v && v >= low && v <= high);
   package = mkType "a package (a derivation or a store path)"
     (v: (isAttrs v && v ? outPath) || builtins.isPath v || (isString v && builtins.hasContext v));
+
+  # A string that matches the POSIX ERE `regex` (whole string).
+  mkPattern = description: regex: mkType description (v: isString v && builtins.match regex v != null);
 
   enum = values: mkType "one of ${concatStringsSep ", " (map (v: "\"${v}\"") values)}" (v: builtins.elem v values);
 
@@ -116,16 +120,20 @@ rec {
       else builtins.mapAttrs
         (name: field:
           if value ? ${name} then field.type.verify (join path name) value.${name}
-          else field.default or (throw "${fn}: ${join path name} is required"))
+          else if field ? default then field.type.verify (join path name) field.default
+          else throw "${fn}: ${join path name} is required")
         fields;
   };
 
-  # appc os and arch: each must be known to appc's ValidOSArch, and arch must be one
-  # of its os's list.
-  appcOsArch = { os, arch }:
-    if !(validOSArch ? ${os}) then
-      throw "${fn}: os must be one of ${concatStringsSep ", " (attrNames validOSArch)} (appc's os names), got \"${os}\""
-    else if !(builtins.elem arch validOSArch.${os}) then
-      throw "${fn}: arch must be one of ${concatStringsSep ", " validOSArch.${os}} for os \"${os}\" (appc's arch names), got \"${arch}\""
+  # os and arch: the os must be in `table`, and arch in its os's list.
+  osArch = table: names: { os, arch }:
+    if !(table ? ${os}) then
+      throw "${fn}: os must be one of ${concatStringsSep ", " (attrNames table)} (${names} os names), got \"${os}\""
+    else if !(builtins.elem arch table.${os}) then
+      throw "${fn}: arch must be one of ${concatStringsSep ", " table.${os}} for os \"${os}\" (${names} arch names), got \"${arch}\""
     else { inherit os arch; };
+
+  # appc's types.ValidOSArch, and Go's GOOS/GOARCH as OCI uses them.
+  appcOsArch = osArch validOSArch "appc's";
+  ociOsArch = osArch goPlatforms "Go's";
 }

@@ -24,7 +24,7 @@ import attrs
 from . import plan, postprocess
 from .appc import ImageManifest
 from .archive import ArchiveSummary, write_archive
-from .errors import Nix2AciError, SpecError
+from .errors import SpecError
 from .spec import BuildSpec
 
 # Labels nix2aci always sets from their own arguments.
@@ -141,34 +141,6 @@ def store_mount_names(paths: list[str], taken: set[str]) -> dict[str, str]:
     }
 
 
-def rootfs_plan(spec: BuildSpec) -> list[plan.Entry]:
-    """The image's file tree for the build mode.
-
-    fat: the packages' whole closure under /nix/store plus their merged profile at /.
-    thin: the same, but each store path an empty mount point for the host's copy.
-    static: the one package's tree as the whole root; it must reference no other path.
-    """
-    if spec.mode == "static":
-        (package,) = spec.packages
-        others = [path for path in spec.closure.paths_needed_by([package]) if path != package]
-        if others:
-            raise Nix2AciError(
-                f"static = true needs a self-contained package, but {package} references {', '.join(others)}; "
-                "build a fat image instead (the default)"
-            )
-        return plan.sorted_plan(plan.copy_tree(package, ""))
-    if spec.mode in ("fat", "thin"):
-        closure = spec.closure.paths_needed_by(spec.packages)
-        return plan.sorted_plan(
-            [
-                plan.directory(""),
-                *plan.store_paths(closure, copy=spec.mode == "fat"),
-                *plan.profile(spec.packages, spec.prefer),
-            ]
-        )
-    raise Nix2AciError(f"unknown build mode {spec.mode!r}: nix2aci builds fat, thin and static ACIs")
-
-
 def mounts_flags(store_mounts: dict[str, str]) -> str:
     """The rkt flags that give a thin image its store paths: ``rkt run $(cat X.mounts) X.aci``."""
     return " ".join(f"--volume={name},kind=host,source={path},readOnly=true" for path, name in store_mounts.items())
@@ -180,7 +152,7 @@ def build(spec: BuildSpec) -> AciResult:
     A thin image also gets ``NAME-VERSION-OS-ARCH.mounts``, its volumes as rkt flags.
     """
     store_mounts = (
-        store_mount_names(spec.closure.paths_needed_by(spec.packages), set(spec.image["mounts"]))
+        store_mount_names(spec.closure.paths_needed_by(spec.roots), set(spec.image["mounts"]))
         if spec.mode == "thin"
         else {}
     )
@@ -188,7 +160,7 @@ def build(spec: BuildSpec) -> AciResult:
     manifest_bytes = (json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
     entries = [
         plan.file_with_content("manifest", manifest_bytes),
-        *(entry.under("rootfs") for entry in rootfs_plan(spec)),
+        *(entry.under("rootfs") for entry in plan.image_tree(spec)),
     ]
     path = os.path.join(spec.out, file_name(manifest))
     layout = Layout(path)

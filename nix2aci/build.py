@@ -1,8 +1,8 @@
 """The entry point the derivations run: build what ``.attrs.json`` asks for.
 
 Input: ``$NIX_BUILD_TOP/.attrs.json`` (see :mod:`nix2aci.spec`).
-Output: the image files in ``$out``, and a summary line in the build log.
-Errors are one ``nix2aci: ...`` line on stderr and exit status 1.
+Output: the files of the spec's format in ``$out``, and a summary in the build log.
+Errors are one ``nix2aci: error: ...`` line on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 
 from . import aci
 from .errors import Nix2AciError
+from .oci import bundle, layout
 from .spec import BuildSpec
 
 
@@ -19,21 +20,39 @@ def _mib(size: int) -> str:
     return f"{size / (1 << 20):.1f} MiB"
 
 
+def _aci(spec: BuildSpec) -> str:
+    result = aci.build(spec)
+    summary = result.archive
+    return (
+        f"wrote {os.path.basename(result.path)}: {summary.members} entries, "
+        f"{_mib(summary.uncompressed_size)} tar, {_mib(summary.compressed_size)} {spec.compression}\n"
+        f"image ID {result.image_id}"
+    )
+
+
+def _bundle(spec: BuildSpec) -> str:
+    config = bundle.build(spec)
+    return f"wrote an OCI runtime bundle running {config['process']['args']}"
+
+
+def _layout(spec: BuildSpec) -> str:
+    manifest = layout.build(spec)
+    return f"wrote an OCI image layout tagged {spec.image['tag']!r}, manifest {manifest.digest}"
+
+
+# Output format (the build spec's "format") -> its builder, which returns the log summary.
+BUILDERS = {"aci": _aci, "oci-bundle": _bundle, "oci-layout": _layout}
+
+
 def main() -> int:
     """Build the spec in the current Nix build directory; return the exit status."""
     try:
         spec = BuildSpec.load(os.path.join(os.environ.get("NIX_BUILD_TOP", "."), ".attrs.json"))
-        if spec.format != "aci":
-            raise Nix2AciError(f"unknown output format {spec.format!r}")
-        result = aci.build(spec)
+        if spec.format not in BUILDERS:
+            raise Nix2AciError(f"unknown output format {spec.format!r}; nix2aci builds {', '.join(BUILDERS)}")
+        summary = BUILDERS[spec.format](spec)
     except Nix2AciError as error:
         print(f"nix2aci: error: {error}", file=sys.stderr)
         return 1
-    summary = result.archive
-    print(
-        f"nix2aci: wrote {os.path.basename(result.path)}: {summary.members} entries, "
-        f"{_mib(summary.uncompressed_size)} tar, {_mib(summary.compressed_size)} {spec.compression}\n"
-        f"nix2aci: image ID {result.image_id}",
-        file=sys.stderr,
-    )
+    print("\n".join(f"nix2aci: {line}" for line in summary.splitlines()), file=sys.stderr)
     return 0

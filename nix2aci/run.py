@@ -37,24 +37,8 @@ import attrs
 from . import aci
 from .appc import ImageManifest
 from .errors import Nix2AciError
+from .oci import runtime
 
-# rkt's default capabilities (Docker's too): what an app may expect.
-DEFAULT_CAPABILITIES = [
-    "CAP_AUDIT_WRITE",
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_MKNOD",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_RAW",
-    "CAP_SETFCAP",
-    "CAP_SETGID",
-    "CAP_SETPCAP",
-    "CAP_SETUID",
-    "CAP_SYS_CHROOT",
-]
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_SYMLINKS = 40
 # Kubernetes-style quantities, as appc's resource isolators use them.
@@ -229,7 +213,7 @@ def _quantity(value: Any, what: str) -> float:
 
 def _isolator_settings(manifest: ImageManifest) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """The process and linux config parts the app's isolators ask for, and what could not be applied."""
-    process: dict[str, Any] = {"capabilities": list(DEFAULT_CAPABILITIES), "noNewPrivileges": False}
+    process: dict[str, Any] = {"capabilities": list(runtime.DEFAULT_CAPABILITIES), "noNewPrivileges": False}
     linux: dict[str, Any] = {}
     unapplied = []
     for isolator in manifest.app.isolators:
@@ -280,43 +264,22 @@ def runtime_config(
     for name in unapplied + [f"port {port.name}" for port in app.ports]:
         print(f"nix2aci run: warning: {name} is not applied", file=sys.stderr)
     capabilities = process.pop("capabilities")
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    return {
-        "ociVersion": "1.0.2",
-        "root": {"path": "rootfs", "readonly": False},
-        "process": {
-            "terminal": interactive,
-            "user": {
-                "uid": container.lookup_id(app.user, "/etc/passwd"),
-                "gid": container.lookup_id(app.group, "/etc/group"),
-                "additionalGids": list(app.supplementary_gids),
-            },
-            "args": command,
-            "env": [f"{name}={value}" for name, value in environment.items()],
-            "cwd": app.working_directory or "/",
-            "capabilities": {kind: capabilities for kind in ("bounding", "effective", "permitted")},
-            **process,
-        },
-        "hostname": manifest.name.rsplit("/", 1)[-1].replace(".", "-")[:63],
-        "mounts": [*_system_mounts(), *volume_mounts],
-        "linux": {"namespaces": [{"type": kind} for kind in ("mount", "pid", "ipc", "uts")], **linux},
-    }
-
-
-def _system_mounts() -> list[dict[str, Any]]:
-    """/proc, /dev, /dev/pts, /dev/shm and a read-only /sys."""
-    return [
-        {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755"]},
-        {
-            "destination": "/dev/pts",
-            "type": "devpts",
-            "source": "devpts",
-            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
-        },
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-    ]
+    document = runtime.config(
+        args=command,
+        env=[f"{name}={value}" for name, value in environment.items()],
+        cwd=app.working_directory or "/",
+        uid=container.lookup_id(app.user, "/etc/passwd"),
+        gid=container.lookup_id(app.group, "/etc/group"),
+        additional_gids=app.supplementary_gids,
+        terminal=sys.stdin.isatty() and sys.stdout.isatty(),
+        hostname=manifest.name.rsplit("/", 1)[-1].replace(".", "-")[:63],
+        capabilities=capabilities,
+        mounts=volume_mounts,
+        process=process,
+        linux=linux,
+    )
+    runtime.check(document, "the runtime config made for the image")
+    return document
 
 
 def volume_mounts(manifest: ImageManifest, request: RunRequest) -> list[dict[str, Any]]:

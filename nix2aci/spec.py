@@ -22,7 +22,10 @@ from .errors import Nix2AciError
 class BuildSpec:
     """What to build, and from what.
 
-    ``python`` and ``source`` are the interpreter and the nix2aci source the
+    ``packages`` make the profile at the image root; the image holds the closure
+    of ``roots`` (the packages, and for OCI the store paths its command names).
+    ``sign``, ``compression`` and ``compression_level`` have defaults for the
+    formats without them. ``python`` and ``source`` are the interpreter and the nix2aci source the
     build runs with; the generated postprocess.sh runs them too.
 
     ``image`` holds the image's own arguments (name, version, exec, env, ...) as
@@ -33,6 +36,7 @@ class BuildSpec:
     format: str
     mode: str
     packages: tuple[str, ...]
+    roots: tuple[str, ...]
     prefer: tuple[str, ...]
     image: dict[str, Any]
     sign: bool
@@ -54,11 +58,12 @@ class BuildSpec:
                 format=spec["format"],
                 mode=spec["mode"],
                 packages=tuple(spec["packages"]),
+                roots=tuple(spec["roots"]),
                 prefer=tuple(spec["prefer"]),
                 image=spec["image"],
-                sign=spec["sign"],
-                compression=spec["compression"],
-                compression_level=spec["compressionLevel"],
+                sign=spec.get("sign", False),
+                compression=spec.get("compression", "gzip"),
+                compression_level=spec.get("compressionLevel"),
                 closure=Closure.from_graph(document["closure"]),
                 out=document["outputs"]["out"],
                 python=spec["python"],

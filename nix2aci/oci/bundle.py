@@ -1,0 +1,108 @@
+"""The OCI runtime bundle format: ``config.json`` and ``rootfs/``, written into ``$out``.
+
+Input: a :class:`~nix2aci.spec.BuildSpec` of format ``oci-bundle`` (from
+``lib.buildContainer``). Output: ``$out/config.json``, validated by
+:func:`nix2aci.oci.runtime.problems`, and ``$out/rootfs``: the closure under
+/nix/store (thin: an empty mount point for each store path, bound read-only from
+the host by the config), the merged profile, and every mount destination and
+the working directory made in advance, because a bundle in the store must never
+be changed by running it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+from collections.abc import Iterable
+from typing import Any
+
+from .. import plan
+from ..spec import BuildSpec
+from . import runtime
+
+
+def _mounts(spec: BuildSpec) -> list[dict[str, Any]]:
+    """The user's mounts, after the store paths' read-only binds in a thin bundle."""
+    binds = []
+    if spec.mode == "thin":
+        binds = [
+            {"destination": path, "type": "none", "source": path, "options": ["rbind", "ro"]}
+            for path in spec.closure.paths_needed_by(spec.roots)
+        ]
+    user = [{"destination": destination, **mount} for destination, mount in sorted(spec.image["mounts"].items())]
+    return binds + user
+
+
+def config_document(spec: BuildSpec) -> dict[str, Any]:
+    """The runtime config of a buildContainer spec."""
+    image = spec.image
+    capabilities = image["capabilities"]
+    return runtime.config(
+        args=image["args"],
+        env=[f"{name}={image['env'][name]}" for name in sorted(image["env"])],
+        cwd=image["cwd"],
+        uid=image["user"]["uid"],
+        gid=image["user"]["gid"],
+        additional_gids=image["user"]["additionalGids"],
+        terminal=image["terminal"],
+        hostname=image["hostname"],
+        capabilities=runtime.DEFAULT_CAPABILITIES if capabilities is None else capabilities,
+        readonly=image["readonly"],
+        mounts=_mounts(spec),
+        # runtime-spec 1.0 has no platform field: record the one the bundle was built for.
+        annotations={"org.nix2aci.os": image["os"], "org.nix2aci.architecture": image["arch"]},
+    )
+
+
+def with_directories(entries: list[plan.Entry], paths: Iterable[str]) -> list[plan.Entry]:
+    """``entries`` plus a directory for each absolute path in ``paths`` and its parents, where none is planned."""
+    planned = {entry.path for entry in entries}
+    extra = []
+    for path in paths:
+        relative = posixpath.normpath(path).lstrip("/")
+        while relative and relative not in planned:
+            planned.add(relative)
+            extra.append(plan.directory(relative))
+            relative = posixpath.dirname(relative)
+    return plan.sorted_plan([*entries, *extra])
+
+
+def write_tree(entries: Iterable[plan.Entry], root: str) -> None:
+    """Make the planned files under the host directory ``root``; modes are set last.
+
+    Directories are made writable first and get their planned mode at the end, so a
+    read-only store directory can still be filled.
+    """
+    directories = []
+    for entry in entries:
+        target = os.path.join(root, entry.path)
+        if entry.kind is plan.Kind.DIRECTORY:
+            os.makedirs(target, mode=0o755, exist_ok=True)
+            directories.append((target, entry.mode))
+        elif entry.kind is plan.Kind.SYMLINK:
+            os.symlink(entry.target, target)
+        elif entry.source is not None:
+            shutil.copyfile(entry.source, target)
+            os.chmod(target, entry.mode)
+        else:
+            with open(target, "wb") as file:
+                file.write(entry.content or b"")
+            os.chmod(target, entry.mode)
+    for target, mode in reversed(directories):
+        os.chmod(target, mode)
+
+
+def build(spec: BuildSpec) -> dict[str, Any]:
+    """Write the bundle of ``spec`` into ``spec.out``; return its config."""
+    document = config_document(spec)
+    runtime.check(document, "config.json")
+    destinations = [mount["destination"] for mount in document["mounts"]] + [document["process"]["cwd"]]
+    entries = with_directories(plan.image_tree(spec), destinations)
+    os.makedirs(spec.out)
+    write_tree(entries, os.path.join(spec.out, "rootfs"))
+    with open(os.path.join(spec.out, "config.json"), "w", encoding="utf-8") as file:
+        json.dump(document, file, indent=2)
+        file.write("\n")
+    return document
