@@ -24,7 +24,8 @@ import attrs
 from . import plan, postprocess
 from .appc import ImageManifest
 from .archive import ArchiveSummary, write_archive
-from .errors import SpecError
+from .errors import NotChecked, SpecError
+from .schema import prefixed
 from .spec import BuildSpec
 
 # Labels nix2aci always sets from their own arguments.
@@ -200,11 +201,10 @@ class Layout:
     """
 
     def __init__(self, path: str) -> None:
-        self.path = path
         self.seen: set[str] = set()
         self.problems: list[SpecError] = []
         if not path.endswith(".aci"):
-            self.problems.append(SpecError(path, "an ACI's file name must end in .aci"))
+            self.problems.append(SpecError("", "an ACI's file name must end in .aci"))
 
     def add(self, raw_name: str, kind: plan.Kind | None) -> str | None:
         """Check one member (``kind`` None for anything but a directory, file or symlink).
@@ -212,7 +212,7 @@ class Layout:
         Returns its cleaned name, or None when the name is unsafe to use at all.
         """
         name = clean_name(raw_name)
-        where = f"{self.path}: {raw_name!r}"
+        where = f"member {raw_name!r}"
         if name == ".":
             return None
         if name.startswith("/") or name == ".." or name.startswith("../"):
@@ -232,7 +232,7 @@ class Layout:
     def finish(self) -> list[SpecError]:
         """All problems, including the required members that never came."""
         missing = [name for name in ("manifest", "rootfs") if name not in self.seen]
-        return self.problems + [SpecError(self.path, f"an ACI must contain {name}") for name in missing]
+        return self.problems + [SpecError("", f"an ACI must contain {name}") for name in missing]
 
 
 def _kind(member: tarfile.TarInfo) -> plan.Kind | None:
@@ -259,18 +259,19 @@ def read_archive(path: str) -> tuple[dict[str, Any] | None, list[SpecError]]:
                 if layout.add(member.name, _kind(member)) != "manifest" or not member.isreg():
                     continue
                 if member.size > MAX_MANIFEST_SIZE:
-                    layout.problems.append(SpecError(f"{path}: manifest", f"is over {MAX_MANIFEST_SIZE} bytes"))
-                else:
-                    manifest_bytes = tar.extractfile(member).read()
+                    raise NotChecked(f"its manifest is over {MAX_MANIFEST_SIZE} bytes, more than nix2aci reads")
+                manifest_bytes = tar.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error) as error:
-        return None, [*layout.problems, SpecError(path, f"not a readable tar, tar.gz, tar.bz2 or tar.xz: {error}")]
+        # tarfile lists what each decompressor said over several lines: keep the message on one.
+        reason = " ".join(str(error).split())
+        return None, [*layout.problems, SpecError("", f"must be a readable tar, tar.gz, tar.bz2 or tar.xz: {reason}")]
     problems = layout.finish()
     if manifest_bytes is None:
         return None, problems
     try:
         return json.loads(manifest_bytes), problems
     except (ValueError, RecursionError) as error:
-        return None, [*problems, SpecError(f"{path}: manifest", f"must be JSON: {error}")]
+        return None, [*problems, SpecError("manifest", f"must be JSON: {error}")]
 
 
 def validate_archive(path: str) -> tuple[ImageManifest | None, list[SpecError]]:
@@ -278,6 +279,5 @@ def validate_archive(path: str) -> tuple[ImageManifest | None, list[SpecError]]:
     document, problems = read_archive(path)
     if document is None:
         return None, problems
-    manifest_problems = ImageManifest.problems(document)
-    problems += [SpecError(f"manifest: {p.field}" if p.field else "manifest", p.rule) for p in manifest_problems]
+    problems += prefixed("manifest", ImageManifest.problems(document))
     return (None if problems else ImageManifest.from_json(document)), problems

@@ -1,7 +1,8 @@
 """The ``nix2aci`` command: thin wrappers over the modules, one clear line per error.
 
 Exit status: 0 success; 1 invalid input or a failed step (``run`` passes the
-app's status through); 2 usage errors.
+app's status through); 2 usage errors; 3 (``validate``) an input that could
+not be checked.
 """
 
 from __future__ import annotations
@@ -11,21 +12,33 @@ import json
 import os
 import sys
 
-from . import aci, build_thin, inspect, run
+from . import build_thin, inspect, run, validate
 from .errors import Nix2AciError
 
 
+class UsageError(Nix2AciError):
+    """The command line names something that cannot be used (exit status 2, like argparse's errors)."""
+
+
 def _validate(options: argparse.Namespace) -> int:
-    """Print one line per problem of each image; 0 when all are valid."""
+    """One line per problem, warning or verdict; the exit status of the worst input."""
+    missing = [path for path in options.paths if not os.path.exists(path)]
+    if missing:
+        raise UsageError(f"no such file or directory: {', '.join(missing)}")
     status = 0
-    for path in options.images:
-        _manifest, problems = aci.validate_archive(path)
-        for problem in problems:
-            print(f"{path}: {problem}" if not str(problem).startswith(path) else str(problem))
-        if problems:
+    for path in options.paths:
+        verdict = validate.check(path, options.type)
+        for warning in verdict.warnings:
+            print(f"{path}: warning: {warning}")
+        for problem in verdict.problems:
+            print(f"{path}: {problem}")
+        if verdict.not_checked:
+            print(f"{path}: not checked: {verdict.not_checked}")
+            status = status or 3
+        elif verdict.problems:
             status = 1
         else:
-            print(f"{path}: valid ACI")
+            print(f"{path}: valid {verdict.kind}")
     return status
 
 
@@ -101,9 +114,16 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="nix2aci", description="Container images from Nix store closures.")
     commands = top.add_subparsers(dest="command", required=True)
 
-    validate = commands.add_parser("validate", help="check ACIs against the appc spec")
-    validate.add_argument("images", nargs="+", metavar="IMAGE.aci")
-    validate.set_defaults(handler=_validate)
+    validate_command = commands.add_parser(
+        "validate",
+        help="check images against the appc and OCI specs",
+        description="Check each PATH: an ACI (tar, gzip, bzip2 or xz), an ACI manifest, an unpacked image layout, "
+        "an OCI runtime bundle or an OCI image layout. Exit status: 0 all valid, 1 any invalid, "
+        "2 usage error, 3 an input could not be checked.",
+    )
+    validate_command.add_argument("--type", choices=validate.KINDS, help="the kind of every PATH (default: detected)")
+    validate_command.add_argument("paths", nargs="+", metavar="PATH")
+    validate_command.set_defaults(handler=_validate)
 
     run_command = commands.add_parser(
         "run",
@@ -165,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     options = parser().parse_args(argv)
     try:
         return options.handler(options)
+    except UsageError as error:
+        print(f"nix2aci: error: {error}", file=sys.stderr)
+        return 2
     except Nix2AciError as error:
         print(f"nix2aci: error: {error}", file=sys.stderr)
         return 1

@@ -17,3 +17,7 @@ class SpecError(Nix2AciError):
         super().__init__(f"{field}: {rule}" if field else rule)
         self.field = field
         self.rule = rule
+
+
+class NotChecked(Nix2AciError):
+    """An input that could not be checked: neither valid nor invalid (an encrypted image, say)."""

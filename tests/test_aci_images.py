@@ -42,7 +42,7 @@ def test_actool_and_nix2aci_accept_the_image(built, attribute):
     image = built[attribute]
     require("actool")
     run(["actool", "--debug", "validate", "--type=appimage", str(image)])
-    assert nix2aci("validate", str(image)).stdout.strip() == f"{image}: valid ACI"
+    assert nix2aci("validate", str(image)).stdout.strip() == f"{image}: valid aci"
 
 
 @pytest.mark.parametrize("attribute", IMAGES)
