@@ -1,0 +1,147 @@
+"""Choosing the signing key, and writing files atomically (no gpg needed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nix2aci import signing
+from nix2aci.errors import Nix2AciError
+
+RSA_FPR = "A" * 32 + "0123ABCD"
+OTHER_FPR = "B" * 40
+
+
+def listed(fingerprint=RSA_FPR, uid="Alice <alice@example.invalid>", algo="1", cap="scSC", trust="u", subkeys=None):
+    """A python-gnupg ``list_keys(True)`` entry, as both 0.4.9 and 0.5 shape it."""
+    subkey_info = {keyid: info for keyid, _fpr, info in subkeys or []}
+    return {
+        "fingerprint": fingerprint,
+        "uids": [uid],
+        "algo": algo,
+        "cap": cap,
+        "trust": trust,
+        "subkeys": [[keyid, info["cap"], fpr, None] for keyid, fpr, info in subkeys or []],
+        "subkey_info": subkey_info or None,
+    }
+
+
+def test_default_home_follows_nix2aci_gnupghome_then_xdg_config_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("NIX2ACI_GNUPGHOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    assert signing.default_home() == str(tmp_path / "home" / ".config" / "nix2aci" / "gnupg")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert signing.default_home() == str(tmp_path / "xdg" / "nix2aci" / "gnupg")
+    monkeypatch.setenv("NIX2ACI_GNUPGHOME", "relative/keys")
+    assert signing.default_home() == os.path.abspath("relative/keys")
+
+
+def test_the_one_rsa_key_is_chosen():
+    assert signing.choose_key([listed()], "/h", None) == signing.Key(RSA_FPR, "Alice <alice@example.invalid>")
+
+
+def test_no_key_names_the_script_that_makes_one():
+    with pytest.raises(Nix2AciError, match=r"no signing key: /h holds no secret key; create a signing key with "
+                                           r"scripts/prepare-signing-key"):  # fmt: skip
+        signing.choose_key([], "/h", None)
+
+
+def test_a_missing_home_is_reported_and_never_created(tmp_path):
+    home = tmp_path / "absent"
+    with pytest.raises(Nix2AciError, match=r"does not exist; create a signing key with scripts/prepare-signing-key"):
+        signing.find_key(str(home))
+    assert not home.exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (listed(algo="22"), "is an Ed25519 (EdDSA) key, which rkt cannot verify; use an RSA key"),
+        (listed(trust="e"), "is expired, revoked or disabled"),
+        (listed(trust="r"), "is expired, revoked or disabled"),
+        (listed(cap="cC"), "cannot sign"),
+        # An RSA primary that only certifies, with an Ed25519 signing subkey: gpg would sign with the subkey.
+        (
+            listed(cap="cSC", subkeys=[("1122334455667788", "C" * 40, {"cap": "s", "algo": "22", "trust": "u"})]),
+            "Ed25519",
+        ),
+    ],
+)
+def test_keys_rkt_cannot_use_are_refused_with_the_reason(key, reason):
+    assert reason in signing.key_problem(key)
+    with pytest.raises(Nix2AciError, match="no usable signing key") as error:
+        signing.choose_key([key], "/h", None)
+    assert reason in str(error.value)
+
+
+def test_an_rsa_signing_subkey_is_fine():
+    key = listed(cap="cSC", subkeys=[("1122334455667788", "C" * 40, {"cap": "s", "algo": "1", "trust": "u"})])
+    assert signing.key_problem(key) is None
+
+
+def test_several_keys_need_nix2aci_signing_key():
+    keys = [listed(), listed(OTHER_FPR, "Bob <bob@example.invalid>")]
+    with pytest.raises(Nix2AciError, match=r"holds several signing keys .*: choose one with NIX2ACI_SIGNING_KEY"):
+        signing.choose_key(keys, "/h", None)
+    # By fingerprint (spaces, case, 0x and key-id suffixes allowed), or by part of the user id.
+    for wanted in (RSA_FPR, RSA_FPR.lower(), "0x0123ABCD", "AAAA AAAA 0123 ABCD", "alice@example"):
+        assert signing.choose_key(keys, "/h", wanted).fingerprint == RSA_FPR
+    assert signing.choose_key(keys, "/h", "Bob").fingerprint == OTHER_FPR
+    with pytest.raises(Nix2AciError, match=r"NIX2ACI_SIGNING_KEY='carol' matches no secret key in /h"):
+        signing.choose_key(keys, "/h", "carol")
+
+
+def test_write_atomically_replaces_whole_and_sets_the_mode(tmp_path):
+    path = tmp_path / "x.aci.asc"
+    path.write_text("old")
+    signing.write_atomically(str(path), b"new")
+    assert path.read_bytes() == b"new"
+    assert (path.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.aci.asc"]
+
+
+def test_a_failed_rename_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "x.aci.asc"
+    path.write_text("old, complete")
+
+    def interrupted(_source, _destination):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        signing.write_atomically(str(path), b"new")
+    assert path.read_text() == "old, complete"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.aci.asc"]
+
+
+def test_stale_temporaries_of_dead_runs_are_removed_and_live_ones_kept(tmp_path):
+    path = tmp_path / "x.aci.asc"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".x.aci.asc.nix2aci-tmp-{int(dead.stdout)}-0badc0de"
+    live = tmp_path / f".x.aci.asc.nix2aci-tmp-{os.getpid()}-0badc0de"
+    unrelated = tmp_path / ".y.aci.asc.nix2aci-tmp-1-0badc0de"
+    for file in (stale, live, unrelated):
+        file.write_text("partial")
+    assert signing.remove_stale_temporaries(str(path)) == [str(stale)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, unrelated.name])
+
+
+def test_temporary_names_are_hidden_unique_and_name_their_writer(tmp_path):
+    path = str(tmp_path / "x.aci")
+    first, second = signing.temporary_path(path), signing.temporary_path(path)
+    assert first != second
+    assert os.path.dirname(first) == str(tmp_path)
+    assert os.path.basename(first).startswith(f".x.aci.nix2aci-tmp-{os.getpid()}-")
+
+
+def test_nothing_is_ever_signed_into_the_nix_store(tmp_path, monkeypatch):
+    # Root may write into store paths, which would corrupt them: refused before gpg runs.
+    monkeypatch.setenv("NIX_STORE_DIR", str(tmp_path / "store"))
+    image = tmp_path / "store" / ("0" * 32 + "-aci-x") / "x.aci"
+    with pytest.raises(Nix2AciError, match=r"is in the Nix store, where nothing may be added: run the build's"):
+        signing.sign_file(None, signing.Key(RSA_FPR, "Alice"), str(image))
+    assert signing.in_nix_store(str(image)) and not signing.in_nix_store(str(tmp_path / "storefront" / "x.aci"))

@@ -1,0 +1,152 @@
+"""postprocess.sh's text, GC root names and linking (no Nix, no gpg needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+
+from nix2aci import postprocess
+from nix2aci.errors import Nix2AciError
+
+PYTHON = "/usr/bin/python3"
+SOURCE = "/nix/store/2rfj7bj8hp951pmw435vza57v8ylakvj-nix2aci-source"
+OUT = "/nix/store/j93fg04xgkkwiw6y1qvs0wjdxp9m55nq-aci-busybox-1.35.0"
+
+
+def test_the_script_runs_the_builds_interpreter_isolated_on_its_own_output():
+    text = postprocess.script_text(PYTHON, SOURCE, OUT, sign=True)
+    assert text == postprocess.script_text(PYTHON, SOURCE, OUT, sign=True)  # deterministic
+    assert text.startswith("#!/bin/sh\n")
+    assert text.endswith(
+        f"\nexec /usr/bin/python3 -I -B -c 'import sys; sys.path.insert(0, sys.argv[1]); "
+        f'from nix2aci.cli import main; sys.exit(main(sys.argv[2:]))\' {SOURCE} postprocess {OUT} "$@"\n'
+    )
+    unsigned = postprocess.script_text(PYTHON, SOURCE, OUT, sign=False)
+    assert unsigned.endswith(f' postprocess {OUT} --no-sign "$@"\n')
+    assert "does not sign" in unsigned
+
+
+def test_the_script_is_valid_sh_and_quotes_odd_paths(tmp_path):
+    text = postprocess.script_text("/opt/py thon/bin/python3", SOURCE, "/tmp/it's here", sign=True)
+    script = tmp_path / "postprocess.sh"
+    script.write_text(text)
+    subprocess.run(["sh", "-n", str(script)], check=True)
+    assert "'/opt/py thon/bin/python3'" in text and "'/tmp/it'\"'\"'s here'" in text
+
+
+def test_write_script_makes_it_executable(tmp_path):
+    spec = SimpleNamespace(python=PYTHON, source=SOURCE, out=str(tmp_path), sign=True)
+    path = postprocess.write_script(spec, str(tmp_path))
+    assert path == str(tmp_path / "postprocess.sh")
+    assert os.stat(path).st_mode & 0o777 == 0o555
+    assert f"postprocess {tmp_path} " in (tmp_path / "postprocess.sh").read_text()
+
+
+def test_gc_root_names_are_nix_own():
+    # Measured: `nix-store --add-root /tmp/gcexp/addroot-test -r ...` (Nix 2.8) made
+    # /nix/var/nix/gcroots/auto/07h0x1l642rbcyl2f3y6rrfv5rzagbm4.
+    name = postprocess.nix_base32(hashlib.sha1(b"/tmp/gcexp/addroot-test").digest())
+    assert name == "07h0x1l642rbcyl2f3y6rrfv5rzagbm4"
+    # A store path hash: 20 bytes -> 32 characters of Nix's alphabet.
+    assert postprocess.nix_base32(bytes(20)) == "0" * 32
+    assert postprocess.nix_base32(b"\xff" * 20) == "z" * 32
+
+
+def test_register_gc_root_writes_an_indirect_root_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("NIX_STATE_DIR", str(tmp_path / "state"))
+    link = tmp_path / "ACIs" / "x.aci"
+    root = postprocess.register_gc_root(str(link))
+    assert os.path.dirname(root) == str(tmp_path / "state" / "gcroots" / "auto")
+    assert os.readlink(root) == str(link)
+    assert postprocess.register_gc_root(str(link)) == root
+    assert os.listdir(tmp_path / "state" / "gcroots" / "auto") == [os.path.basename(root)]
+
+
+def test_register_gc_root_falls_back_to_the_per_user_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("NIX_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("USER", "alice")
+    (tmp_path / "gcroots").mkdir()
+    (tmp_path / "gcroots" / "auto").write_text("not a directory: stands in for one we may not write")
+    root = postprocess.register_gc_root(str(tmp_path / "x.aci"))
+    assert os.path.dirname(root) == str(tmp_path / "gcroots" / "per-user" / "alice")
+
+
+def fake_output(directory, name="app-1.0-linux-amd64", mounts=False):
+    """A build output outside the store: an image, its ID, maybe a .mounts file."""
+    directory.mkdir(parents=True)
+    (directory / f"{name}.aci").write_bytes(b"image " + directory.name.encode())
+    (directory / f"{name}.aci.id").write_text("sha512-" + "0" * 128 + "\n")
+    (directory / "postprocess.sh").write_text("#!/bin/sh\n")
+    if mounts:
+        (directory / f"{name}.mounts").write_text("--volume=x\n")
+    return directory
+
+
+def test_links_images_and_mounts_and_nothing_else(tmp_path):
+    output = fake_output(tmp_path / "out1", mounts=True)
+    outdir = tmp_path / "ACIs"
+    links = postprocess.link_outputs(str(output), str(outdir))
+    assert links == [str(outdir / "app-1.0-linux-amd64.aci"), str(outdir / "app-1.0-linux-amd64.mounts")]
+    assert sorted(os.listdir(outdir)) == ["app-1.0-linux-amd64.aci", "app-1.0-linux-amd64.mounts"]
+    for link in links:
+        assert os.readlink(link) == str(output / os.path.basename(link))
+
+
+def test_relinking_to_another_image_drops_its_old_signature_only(tmp_path):
+    outdir = tmp_path / "ACIs"
+    first, second = fake_output(tmp_path / "out1"), fake_output(tmp_path / "out2")
+    postprocess.link_outputs(str(first), str(outdir))
+    signature = outdir / "app-1.0-linux-amd64.aci.asc"
+    signature.write_text("signed out1")
+    (outdir / "mine.txt").write_text("mine")
+    postprocess.link_outputs(str(first), str(outdir))  # same target: the signature still holds
+    assert signature.read_text() == "signed out1"
+    postprocess.link_outputs(str(second), str(outdir))  # another image: it no longer does
+    assert not signature.exists()
+    assert (outdir / "mine.txt").read_text() == "mine"
+    assert os.readlink(outdir / "app-1.0-linux-amd64.aci") == str(second / "app-1.0-linux-amd64.aci")
+
+
+def test_unsigned_postprocess_reports_each_image(tmp_path, monkeypatch):
+    output = fake_output(tmp_path / "out1")
+    monkeypatch.chdir(tmp_path)
+    processed = postprocess.postprocess(str(output), None, sign=False)
+    assert processed == [
+        postprocess.Processed(
+            link=str(tmp_path / "ACIs" / "app-1.0-linux-amd64.aci"),
+            target=str(output / "app-1.0-linux-amd64.aci"),
+            image_id="sha512-" + "0" * 128,
+            signer=None,
+        )
+    ]
+    lines = postprocess.summary(processed).splitlines()
+    assert lines[0] == f"ACIs/app-1.0-linux-amd64.aci -> {output}/app-1.0-linux-amd64.aci"
+    assert "  signature: none (built with sign = false)" in lines
+    assert lines[-1].endswith("nix2aci run ACIs/app-1.0-linux-amd64.aci")
+
+
+def test_an_output_without_images_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(Nix2AciError, match=r"holds no \.aci image"):
+        postprocess.link_outputs(str(tmp_path / "empty"), str(tmp_path / "ACIs"))
+
+
+def test_a_directory_in_the_links_place_is_left_alone(tmp_path):
+    output = fake_output(tmp_path / "out1")
+    (tmp_path / "ACIs" / "app-1.0-linux-amd64.aci").mkdir(parents=True)
+    with pytest.raises(Nix2AciError, match=r"app-1.0-linux-amd64.aci is a directory; move it away"):
+        postprocess.link_outputs(str(output), str(tmp_path / "ACIs"))
+    assert os.listdir(tmp_path / "ACIs" / "app-1.0-linux-amd64.aci") == []
+    assert os.listdir(tmp_path / "ACIs") == ["app-1.0-linux-amd64.aci"]
+
+
+def test_outdir_in_the_store_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("NIX_STORE_DIR", str(tmp_path))
+    output = fake_output(tmp_path / "out1")
+    with pytest.raises(Nix2AciError, match=r"is in the Nix store; give a directory outside it"):
+        postprocess.link_outputs(str(output), str(output / "ACIs"))
+    assert not (output / "ACIs").exists()
