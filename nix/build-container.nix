@@ -10,7 +10,7 @@ let
   types = import ./types.nix "buildContainer";
   inherit (types) required optional;
 
-  arguments = types.record {
+  arguments = types.record (common.rootfsArguments types // {
     args = required (types.nonEmpty types.argv);
     packages = optional (types.listOf types.package) [ ];
     prefer = optional (types.listOf types.package) [ ];
@@ -36,12 +36,13 @@ let
     hostname = optional (types.nullOr types.string) null;
     capabilities = optional (types.nullOr (types.listOf types.string)) null;
     thin = optional types.bool false;
-  };
+  });
 in
 userArguments:
 let
   args = arguments.verify "" userArguments;
-  roots = args.packages ++ common.storePathsIn args.args;
+  rootfs = common.rootfsSpec "buildContainer" args { user = toString args.user.uid; group = toString args.user.gid; };
+  roots = args.packages ++ common.storePathsIn args.args ++ rootfs.roots;
   # The program's file name, without the context of the store path it lives in.
   program = builtins.unsafeDiscardStringContext (baseNameOf (builtins.head args.args));
   platform =
@@ -61,6 +62,7 @@ else runBuilder {
     format = "oci-bundle";
     mode = if args.thin then "thin" else "fat";
     prefer = map (p: "${p}") args.prefer;
-    image = removeAttrs args [ "packages" "prefer" "name" "thin" ] // { inherit (platform) os arch; };
+    rootfs = rootfs.spec;
+    image = removeAttrs args ([ "packages" "prefer" "name" "thin" ] ++ common.rootfsArgumentNames) // { inherit (platform) os arch; };
   };
 }

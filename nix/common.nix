@@ -29,4 +29,57 @@ rec {
     packages = map (p: "${p}") packages;
     roots = map (p: "${p}") roots;
   };
+
+  # The rootfs basics every function takes (see README "Rootfs basics"): each
+  # switchable, on by default where harmless. `types` is the calling function's.
+  rootfsArguments = types: with types; {
+    users = optional bool true;
+    hosts = optional bool true;
+    tmp = optional bool true;
+    shellLinks = optional bool true;
+    resolvConf = optional bool false;
+    cacert = optional (nullOr package) (pkgs.cacert or null);
+    uid = optional (intBetween 0 4294967295) 1000;
+    gid = optional (intBetween 0 4294967295) 1000;
+    files = optional
+      (attrsOf absolutePath (record {
+        text = optional (nullOr string) null;
+        source = optional (nullOr package) null;
+        symlink = optional (nullOr string) null;
+        directory = optional bool false;
+        mode = optional (nullOr (mkPattern "an octal mode such as \"0644\" or \"1777\"" "0?[0-7]{3,4}")) null;
+        uid = optional (intBetween 0 4294967295) 0;
+        gid = optional (intBetween 0 4294967295) 0;
+      }))
+      { };
+  };
+
+  # The build spec's `rootfs` part from checked arguments, and the store paths it adds
+  # to the image (the CA bundle). A file must say exactly one of text, source,
+  # symlink or directory.
+  # `account` holds the image's user and group as given (names, numbers or paths).
+  rootfsSpec = fn: args: account:
+    let
+      kinds = file: builtins.length (builtins.filter (x: x) [
+        (file.text != null) (file.source != null) (file.symlink != null) file.directory
+      ]);
+      bad = builtins.filter (path: kinds args.files.${path} != 1) (builtins.attrNames args.files);
+      bundle = if args.cacert == null then null else "${args.cacert}/etc/ssl/certs/ca-bundle.crt";
+    in
+    if bad != [ ] then
+      throw "${fn}: files.\"${builtins.head bad}\" must set exactly one of text, source, symlink or directory = true"
+    else {
+      spec = {
+        inherit (args) users hosts tmp shellLinks resolvConf uid gid;
+        inherit account;
+        cacert = bundle;
+        files = builtins.mapAttrs (_: file: file // {
+          source = if file.source == null then null else "${file.source}";
+        }) args.files;
+      };
+      roots = if args.cacert == null then [ ] else [ args.cacert ];
+    };
+
+  # Argument names of rootfsArguments, to remove from what goes to the image itself.
+  rootfsArgumentNames = builtins.attrNames (rootfsArguments (import ./types.nix "nix2aci"));
 }

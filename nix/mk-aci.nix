@@ -10,7 +10,7 @@ let
 
   stringAttrs = types.attrsOf types.string types.string;
 
-  arguments = types.record {
+  arguments = types.record (common.rootfsArguments types // {
     packages = required (types.nonEmpty (types.listOf types.package));
     name = optional (types.nullOr types.acIdentifier) null;
     version = optional (types.nullOr types.string) null;
@@ -60,7 +60,7 @@ let
     compressionLevel = optional (types.nullOr (types.intBetween 0 9)) null;
     os = optional (types.nullOr types.string) null;
     arch = optional (types.nullOr types.string) null;
-  };
+  });
 
 in
 userArguments:
@@ -94,16 +94,22 @@ let
        else throw "mkACI: static = true packs exactly one self-contained package, got ${toString (builtins.length args.packages)} packages")
     else "fat";
 
-  image = removeAttrs args [ "packages" "prefer" "static" "thin" "sign" "compression" "compressionLevel" ] // {
+  # A static image is its one package: no CA bundle from elsewhere.
+  rootfs = common.rootfsSpec "mkACI"
+    (if args.static && !(userArguments ? cacert) then args // { cacert = null; } else args)
+    { inherit (args) user group; };
+
+  image = removeAttrs args ([ "packages" "prefer" "static" "thin" "sign" "compression" "compressionLevel" ] ++ common.rootfsArgumentNames) // {
     inherit name version;
     inherit (platform) os arch;
   };
 in
 runBuilder {
   name = "aci-${baseNameOf name}-${version}";
-  roots = args.packages;
-  spec = common.paths { inherit (args) packages; roots = args.packages; } // {
+  roots = args.packages ++ rootfs.roots;
+  spec = common.paths { inherit (args) packages; roots = args.packages ++ rootfs.roots; } // {
     format = "aci";
+    rootfs = rootfs.spec;
     inherit mode image;
     inherit (args) sign compression compressionLevel;
     prefer = map (p: "${p}") args.prefer;

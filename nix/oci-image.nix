@@ -9,7 +9,7 @@ let
   types = import ./types.nix "buildOCIImage";
   inherit (types) required optional;
 
-  arguments = types.record {
+  arguments = types.record (common.rootfsArguments types // {
     packages = required (types.nonEmpty (types.listOf types.package));
     prefer = optional (types.listOf types.package) [ ];
     name = optional (types.nullOr types.string) null;
@@ -24,7 +24,7 @@ let
     compression = optional (types.enum [ "gzip" "none" ]) "gzip";
     os = optional (types.nullOr types.string) null;
     arch = optional (types.nullOr types.string) null;
-  };
+  });
 in
 userArguments:
 let
@@ -40,7 +40,10 @@ let
   };
   # The default variant belongs to the default architecture only.
   variant = if args.arch == null then default.variant or null else null;
-  roots = args.packages ++ common.storePathsIn ((if args.entrypoint == null then [ ] else args.entrypoint) ++ (if args.cmd == null then [ ] else args.cmd));
+  rootfs = common.rootfsSpec "buildOCIImage" args (
+    let parts = builtins.match "([^:]*)(:(.*))?" (if args.user == null then "0" else args.user);
+    in { user = builtins.elemAt parts 0; group = if builtins.elemAt parts 2 == null then "0" else builtins.elemAt parts 2; });
+  roots = args.packages ++ rootfs.roots ++ common.storePathsIn ((if args.entrypoint == null then [ ] else args.entrypoint) ++ (if args.cmd == null then [ ] else args.cmd));
 in
 if builtins.match "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}" tag == null then
   throw "buildOCIImage: tag must be an OCI tag (letters, digits, _ . -, at most 128 characters, not starting with . or -), got \"${tag}\""
@@ -52,7 +55,8 @@ else runBuilder {
     mode = "fat";
     prefer = map (p: "${p}") args.prefer;
     inherit (args) compression;
-    image = removeAttrs args [ "packages" "prefer" "name" "tag" "compression" ] // {
+    rootfs = rootfs.spec;
+    image = removeAttrs args ([ "packages" "prefer" "name" "tag" "compression" ] ++ common.rootfsArgumentNames) // {
       inherit tag variant;
       inherit (platform) os arch;
     };

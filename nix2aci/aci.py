@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from . import plan, postprocess
+from . import basics, plan, postprocess, tree
 from .appc import ImageManifest
 from .archive import ArchiveSummary, write_archive
 from .errors import NotChecked, SpecError
@@ -77,15 +77,15 @@ def _app(image: dict[str, Any]) -> dict[str, Any]:
     return app
 
 
-def manifest_document(image: dict[str, Any], store_mounts: dict[str, str]) -> dict[str, Any]:
+def manifest_document(image: dict[str, Any], host_mounts: dict[str, str]) -> dict[str, Any]:
     """The ImageManifest JSON for the image arguments of a build spec (not yet validated).
 
-    ``store_mounts`` ({store path: mount name}) become read-only mount points
-    after the user's own.
+    ``host_mounts`` ({path: mount name}, the same path on the host and in the
+    image) become read-only mount points after the user's own.
     """
     app = _app(image)
     mount_points = app.get("mountPoints", []) + [
-        {"name": name, "path": path, "readOnly": True} for path, name in store_mounts.items()
+        {"name": name, "path": path, "readOnly": True} for path, name in host_mounts.items()
     ]
     if mount_points:
         app["mountPoints"] = mount_points
@@ -142,26 +142,30 @@ def store_mount_names(paths: list[str], taken: set[str]) -> dict[str, str]:
     }
 
 
-def mounts_flags(store_mounts: dict[str, str]) -> str:
-    """The rkt flags that give a thin image its store paths: ``rkt run $(cat X.mounts) X.aci``."""
-    return " ".join(f"--volume={name},kind=host,source={path},readOnly=true" for path, name in store_mounts.items())
+def mounts_flags(host_mounts: dict[str, str]) -> str:
+    """The rkt flags that give an image its host paths: ``rkt run $(cat X.mounts) X.aci``."""
+    return " ".join(f"--volume={name},kind=host,source={path},readOnly=true" for path, name in host_mounts.items())
 
 
 def build(spec: BuildSpec) -> AciResult:
     """Build the ACI of ``spec`` into ``spec.out``; return what was written.
 
-    A thin image also gets ``NAME-VERSION-OS-ARCH.mounts``, its volumes as rkt flags.
+    An image with host mounts (thin, or resolvConf) also gets
+    ``NAME-VERSION-OS-ARCH.mounts``, its volumes as rkt flags.
     """
-    store_mounts = (
+    host_mounts = (
         store_mount_names(spec.closure.paths_needed_by(spec.roots), set(spec.image["mounts"]))
         if spec.mode == "thin"
         else {}
     )
-    manifest = ImageManifest.from_json(manifest_document(spec.image, store_mounts))
+    if spec.rootfs["resolvConf"]:
+        host_mounts["/etc/resolv.conf"] = "resolv-conf"
+    image = {**spec.image, "env": basics.environment(spec.rootfs, spec.image["env"])}
+    manifest = ImageManifest.from_json(manifest_document(image, host_mounts))
     manifest_bytes = (json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
     entries = [
         plan.file_with_content("manifest", manifest_bytes),
-        *(entry.under("rootfs") for entry in plan.image_tree(spec)),
+        *(entry.under("rootfs") for entry in tree.image_tree(spec)),
     ]
     path = os.path.join(spec.out, file_name(manifest))
     layout = Layout(path)
@@ -175,9 +179,9 @@ def build(spec: BuildSpec) -> AciResult:
     image_id = f"sha512-{summary.uncompressed_digest}"
     with open(f"{path}.id", "w", encoding="ascii") as id_file:
         id_file.write(image_id + "\n")
-    if store_mounts:
+    if host_mounts:
         with open(path.removesuffix(".aci") + ".mounts", "w", encoding="utf-8") as mounts_file:
-            mounts_file.write(mounts_flags(store_mounts) + "\n")
+            mounts_file.write(mounts_flags(host_mounts) + "\n")
     postprocess.write_script(spec, spec.out)
     return AciResult(path=path, image_id=image_id, archive=summary)
 

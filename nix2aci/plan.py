@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator, Sequence
 import attrs
 
 from .errors import Nix2AciError
-from .spec import BuildSpec
 
 DIRECTORY_MODE = 0o755
 # Store paths themselves are not part of any profile.
@@ -171,31 +170,3 @@ def sorted_plan(entries: Iterable[Entry]) -> list[Entry]:
         if seen != entry:
             raise Nix2AciError(f"/{entry.path} is planned twice, differently: {seen} and {entry}")
     return [by_path[path] for path in sorted(by_path, key=os.fsencode)]
-
-
-def image_tree(spec: BuildSpec) -> list[Entry]:
-    """The image's file tree for the build mode.
-
-    fat: the packages' whole closure under /nix/store plus their merged profile at /.
-    thin: the same, but each store path an empty mount point for the host's copy.
-    static: the one package's tree as the whole root; it must reference no other path.
-    """
-    if spec.mode == "static":
-        (package,) = spec.packages
-        others = [path for path in spec.closure.paths_needed_by([package]) if path != package]
-        if others:
-            raise Nix2AciError(
-                f"static = true needs a self-contained package, but {package} references {', '.join(others)}; "
-                "build a fat image instead (the default)"
-            )
-        return sorted_plan(copy_tree(package, ""))
-    if spec.mode in ("fat", "thin"):
-        closure = spec.closure.paths_needed_by(spec.roots)
-        return sorted_plan(
-            [
-                directory(""),
-                *store_paths(closure, copy=spec.mode == "fat"),
-                *profile(spec.packages, spec.prefer),
-            ]
-        )
-    raise Nix2AciError(f"unknown build mode {spec.mode!r}: nix2aci builds fat, thin and static images")

@@ -31,6 +31,7 @@ class BuildSpec:
     ``image`` holds the image's own arguments (name, version, exec, env, ...) as
     the user gave them to the Nix function, checked only for their types; the
     output format's module turns them into its manifest or config and validates that.
+    ``rootfs`` says which basics the file tree gets (see :mod:`nix2aci.basics`).
     """
 
     format: str
@@ -39,6 +40,7 @@ class BuildSpec:
     roots: tuple[str, ...]
     prefer: tuple[str, ...]
     image: dict[str, Any]
+    rootfs: dict[str, Any]
     sign: bool
     compression: str
     compression_level: int | None
@@ -61,6 +63,7 @@ class BuildSpec:
                 roots=tuple(spec["roots"]),
                 prefer=tuple(spec["prefer"]),
                 image=spec["image"],
+                rootfs=spec["rootfs"],
                 sign=spec.get("sign", False),
                 compression=spec.get("compression", "gzip"),
                 compression_level=spec.get("compressionLevel"),

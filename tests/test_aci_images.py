@@ -31,9 +31,8 @@ def built() -> dict[str, object]:
 
 def test_default_nix_exposes_exactly_the_tested_acis():
     # A new image in pkgs/ must be added to IMAGES, so that it is validated too.
-    attributes = nix_eval_json(
-        'builtins.filter (name: n.${name}.nix2aci.format == "aci") (builtins.attrNames (removeAttrs n [ "lib" "pkgs" ]))'
-    )
+    images = 'builtins.attrNames (removeAttrs n [ "lib" "pkgs" ])'
+    attributes = nix_eval_json(f'builtins.filter (name: n.${{name}}.nix2aci.format == "aci") ({images})')
     assert sorted(attributes) == sorted(IMAGES)
 
 
@@ -84,7 +83,16 @@ def test_busybox_manifest_carries_name_labels_and_exec(built):
     version = labels["version"]
     assert labels == {"version": version, "os": "linux", "arch": "amd64"}
     assert built["busybox"].name == f"busybox-{version}-linux-amd64.aci"
-    assert manifest["app"] == {"exec": ["/bin/busybox", "sh"], "user": "0", "group": "0"}
+    ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
+    assert manifest["app"] == {
+        "exec": ["/bin/busybox", "sh"],
+        "user": "0",
+        "group": "0",
+        "environment": [
+            {"name": "NIX_SSL_CERT_FILE", "value": ca_bundle},
+            {"name": "SSL_CERT_FILE", "value": ca_bundle},
+        ],
+    }
 
 
 def test_fat_image_carries_the_closure_and_a_profile(built):
@@ -92,7 +100,8 @@ def test_fat_image_carries_the_closure_and_a_profile(built):
         members = {member.name: member for member in tar}
     store = sorted({name.split("/")[3] for name in members if name.startswith("rootfs/nix/store/")})
     names = sorted(path.split("-", 1)[1] for path in store)
-    assert len(names) == 2 and names[0].startswith("glibc-host-") and names[1] == "hello-1.0"
+    assert len(names) == 3, names
+    assert names[0].startswith("cacert-host-") and names[1].startswith("glibc-host-") and names[2] == "hello-1.0"
     assert {"rootfs/nix", "rootfs/nix/store"} <= set(members)
     hello_store_path = next(path for path in store if path.endswith("-hello-1.0"))
     assert members["rootfs/bin/hello"].issym()
@@ -113,8 +122,8 @@ def test_fat_busybox_runs_in_runc_without_the_host_store(built, is_root):
     )
     lines = result.stdout.split()
     assert lines[:3] == ["hi", "from", "Linux"]
-    # Only busybox's own store path is visible: the host store is not mounted.
-    assert lines[3] == "1"
+    # Only the image's store paths (busybox, the CA bundle) are there: the host store is not mounted.
+    assert lines[3] == "2"
 
 
 def test_fat_hello_runs_with_its_dynamic_closure(built, is_root):

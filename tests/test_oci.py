@@ -71,10 +71,10 @@ def test_user_cwd_env_and_mounts_are_honoured(is_root, tmp_path):
 
 def test_thin_bundle_binds_the_store_paths_read_only(is_root):
     bundle = build_container('args = [ "${n.pkgs.hello}/bin/hello" ]; thin = true;')
-    assert [p for p in (bundle / "rootfs").rglob("*") if p.is_file()] == []
+    assert [p for p in (bundle / "rootfs/nix").rglob("*") if p.is_file()] == []
     config = json.loads((bundle / "config.json").read_text())
     binds = [m for m in config["mounts"] if m["destination"].startswith("/nix/store/")]
-    assert sorted(Path(m["source"]).name.split("-", 1)[1] for m in binds)[1] == "hello-1.0"
+    assert "hello-1.0" in [Path(m["source"]).name.split("-", 1)[1] for m in binds]
     assert all(m["options"] == ["rbind", "ro"] and m["source"] == m["destination"] for m in binds)
     assert runc(bundle) == "Hello, world!\n"
     verify_store_path(bundle)
@@ -87,7 +87,8 @@ def test_image_layout_passes_nix2aci_umoci_and_skopeo(image, tmp_path, is_root):
     assert inspected["architecture"] == "amd64" and inspected["os"] == "linux"
     assert inspected["config"]["Entrypoint"] == ["/bin/sh"]
     assert inspected["config"]["Cmd"] == ["-c", "echo Hello from busybox"]
-    assert inspected["config"]["Env"] == ["PATH=/bin"]
+    ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
+    assert inspected["config"]["Env"] == [f"NIX_SSL_CERT_FILE={ca_bundle}", "PATH=/bin", f"SSL_CERT_FILE={ca_bundle}"]
     assert inspected["config"]["ExposedPorts"] == {"8080/tcp": {}}
     assert inspected["config"]["User"] == "0:0"
     run(["skopeo", "copy", f"oci:{image}:1.35.0", f"oci:{tmp_path / 'copy'}:copied"])
@@ -157,7 +158,10 @@ def test_rebuild_is_bit_identical(attribute):
             'n.lib.buildContainer { args = [ "${n.pkgs.hello}/bin/hello" ]; user.uid = -1; }',
             "user.uid must be an integer from 0",
         ),
-        ('n.lib.buildContainer { args = [ "/bin/true" ]; }', "args name no store path and packages is empty"),
+        (
+            'n.lib.buildContainer { args = [ "/bin/true" ]; cacert = null; }',
+            "args name no store path and packages is empty",
+        ),
         ('n.lib.buildContainer { args = [ "x" ]; readOnly = true; }', "unknown argument 'readOnly'"),
         (
             'n.lib.buildOCIImage { packages = [ n.pkgs.hello ]; exposedPorts = [ "http" ]; }',

@@ -18,19 +18,28 @@ import shutil
 from collections.abc import Iterable
 from typing import Any
 
-from .. import plan
+from .. import basics, plan, tree
 from ..spec import BuildSpec
 from . import runtime
 
 
 def _mounts(spec: BuildSpec) -> list[dict[str, Any]]:
-    """The user's mounts, after the store paths' read-only binds in a thin bundle."""
+    """The user's mounts, after the read-only binds of the store paths (thin) and the host's resolv.conf."""
     binds = []
     if spec.mode == "thin":
         binds = [
             {"destination": path, "type": "none", "source": path, "options": ["rbind", "ro"]}
             for path in spec.closure.paths_needed_by(spec.roots)
         ]
+    if spec.rootfs["resolvConf"]:
+        binds.append(
+            {
+                "destination": "/etc/resolv.conf",
+                "type": "none",
+                "source": "/etc/resolv.conf",
+                "options": ["rbind", "ro"],
+            }
+        )
     user = [{"destination": destination, **mount} for destination, mount in sorted(spec.image["mounts"].items())]
     return binds + user
 
@@ -41,7 +50,7 @@ def config_document(spec: BuildSpec) -> dict[str, Any]:
     capabilities = image["capabilities"]
     return runtime.config(
         args=image["args"],
-        env=[f"{name}={image['env'][name]}" for name in sorted(image["env"])],
+        env=[f"{name}={value}" for name, value in sorted(basics.environment(spec.rootfs, image["env"]).items())],
         cwd=image["cwd"],
         uid=image["user"]["uid"],
         gid=image["user"]["gid"],
@@ -99,7 +108,7 @@ def build(spec: BuildSpec) -> dict[str, Any]:
     document = config_document(spec)
     runtime.check(document, "config.json")
     destinations = [mount["destination"] for mount in document["mounts"]] + [document["process"]["cwd"]]
-    entries = with_directories(plan.image_tree(spec), destinations)
+    entries = with_directories(tree.image_tree(spec), destinations)
     os.makedirs(spec.out)
     write_tree(entries, os.path.join(spec.out, "rootfs"))
     with open(os.path.join(spec.out, "config.json"), "w", encoding="utf-8") as file:

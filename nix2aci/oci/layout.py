@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from .. import plan
+from .. import basics, tree
 from ..archive import open_decompressed, write_archive
 from ..errors import SpecError
 from ..schema import Schema, load_json, prefixed
@@ -62,12 +62,12 @@ def _write_blob(blobs: str, media_type: str, content: bytes) -> Descriptor:
     return Descriptor(media_type, f"sha256:{digest}", len(content))
 
 
-def image_config(image: dict[str, Any], diff_id: str) -> dict[str, Any]:
+def image_config(image: dict[str, Any], env: dict[str, str], diff_id: str) -> dict[str, Any]:
     """The image config: Go platform names, the execution parameters, one layer's diff_id."""
     execution = {
         "Entrypoint": image["entrypoint"],
         "Cmd": image["cmd"],
-        "Env": [f"{name}={image['env'][name]}" for name in sorted(image["env"])],
+        "Env": [f"{name}={env[name]}" for name in sorted(env)],
         "WorkingDir": image["workingDir"],
         "User": image["user"],
         "ExposedPorts": {port: {} for port in sorted(image["exposedPorts"])},
@@ -90,14 +90,19 @@ def build(spec: BuildSpec) -> Descriptor:
     blobs = os.path.join(spec.out, "blobs", "sha256")
     os.makedirs(blobs)
     # A layer holds the tree below its root; the root directory itself is implied.
-    entries = [entry for entry in plan.image_tree(spec) if entry.path]
+    entries = [entry for entry in tree.image_tree(spec) if entry.path]
     with tempfile.NamedTemporaryFile(dir=blobs, delete=False) as output:
         summary = write_archive(
             entries, output, compression=spec.compression, uncompressed_digest="sha256", compressed_digest="sha256"
         )
     os.replace(output.name, os.path.join(blobs, summary.compressed_digest))
+    env = basics.environment(spec.rootfs, image["env"])
     layer = Descriptor(LAYER[spec.compression], f"sha256:{summary.compressed_digest}", summary.compressed_size)
-    config = _write_blob(blobs, CONFIG, _canonical(image_config(image, f"sha256:{summary.uncompressed_digest}")))
+    config = _write_blob(
+        blobs,
+        CONFIG,
+        _canonical(image_config(image, env, f"sha256:{summary.uncompressed_digest}")),
+    )
     manifest = _write_blob(
         blobs,
         MANIFEST,

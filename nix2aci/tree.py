@@ -1,0 +1,48 @@
+"""An image's file tree from its build spec: the layout of its mode, then the rootfs basics.
+
+Input: a :class:`~nix2aci.spec.BuildSpec`. Output: a sorted plan (see
+:mod:`nix2aci.plan`) that every output format writes in its own way.
+"""
+
+from __future__ import annotations
+
+from . import basics, plan
+from .errors import Nix2AciError
+from .spec import BuildSpec
+
+
+def with_basics(spec: BuildSpec, tree: list[plan.Entry]) -> list[plan.Entry]:
+    """``tree`` with the rootfs basics and the user's files of ``spec``."""
+    return plan.sorted_plan([*tree, *basics.entries(spec.rootfs, {entry.path: entry for entry in tree})])
+
+
+def image_tree(spec: BuildSpec) -> list[plan.Entry]:
+    """The image's file tree for the build mode.
+
+    fat: the packages' whole closure under /nix/store plus their merged profile at /.
+    thin: the same, but each store path an empty mount point for the host's copy.
+    static: the one package's tree as the whole root; it must reference no other path.
+    Then the rootfs basics (:mod:`nix2aci.basics`) fill what the packages left out.
+    """
+    if spec.mode == "static":
+        (package,) = spec.packages
+        others = [path for path in spec.closure.paths_needed_by([package]) if path != package]
+        if others:
+            raise Nix2AciError(
+                f"static = true needs a self-contained package, but {package} references {', '.join(others)}; "
+                "build a fat image instead (the default)"
+            )
+        return with_basics(spec, plan.sorted_plan(plan.copy_tree(package, "")))
+    if spec.mode in ("fat", "thin"):
+        closure = spec.closure.paths_needed_by(spec.roots)
+        return with_basics(
+            spec,
+            plan.sorted_plan(
+                [
+                    plan.directory(""),
+                    *plan.store_paths(closure, copy=spec.mode == "fat"),
+                    *plan.profile(spec.packages, spec.prefer),
+                ]
+            ),
+        )
+    raise Nix2AciError(f"unknown build mode {spec.mode!r}: nix2aci builds fat, thin and static images")
