@@ -60,39 +60,23 @@ def nix_build_expression(expression: str, *extra: str, check: bool = True) -> su
     return run(command, check=check)
 
 
-def nix_eval_error(expression: str) -> str:
-    """Evaluate ``expression`` (with ``n`` bound to default.nix) expecting an error; return stderr."""
+def _nix_eval(expression: str, check: bool) -> subprocess.CompletedProcess:
+    """Evaluate ``expression``, with ``n`` bound to default.nix, strictly to JSON."""
     require("nix-instantiate")
-    result = run(
-        [
-            "nix-instantiate",
-            "--eval",
-            "--strict",
-            "--json",
-            *NIX_OPTIONS,
-            "-E",
-            f"let n = import {REPO} {{}}; in {expression}",
-        ],
-        check=False,
-    )
+    let = f"let n = import {REPO} {{}}; in {expression}"
+    return run(["nix-instantiate", "--eval", "--strict", "--json", *NIX_OPTIONS, "-E", let], check=check)
+
+
+def nix_eval_error(expression: str) -> str:
+    """Evaluate ``expression`` expecting an error; return stderr."""
+    result = _nix_eval(expression, check=False)
     assert result.returncode != 0, f"expected an evaluation error, got {result.stdout}"
     return result.stderr
 
 
 def nix_eval_json(expression: str):
-    """Evaluate ``expression`` (with ``n`` bound to default.nix) to JSON."""
-    result = run(
-        [
-            "nix-instantiate",
-            "--eval",
-            "--strict",
-            "--json",
-            *NIX_OPTIONS,
-            "-E",
-            f"let n = import {REPO} {{}}; in {expression}",
-        ]
-    )
-    return json.loads(result.stdout)
+    """Evaluate ``expression`` to its JSON value."""
+    return json.loads(_nix_eval(expression, check=True).stdout)
 
 
 def only_aci(output: Path) -> Path:
