@@ -6,7 +6,6 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -18,10 +17,10 @@ def test_quickstart_builds_validates_signs_and_runs_busybox(tmp_path):
     environment.pop("NIX2ACI_GNUPGHOME", None)
     result = subprocess.run(
         ["./scripts/quickstart"], cwd=REPO, env=environment, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=900, check=False,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900, check=False,
     )  # fmt: skip
     output = result.stdout
-    assert result.returncode == 0, output + result.stderr
+    assert result.returncode == 0, output
     image = "result/busybox-1.35.0-linux-amd64.aci"
     assert f"{image}: valid app container image" in output
     assert f"{image}: valid aci" in output
