@@ -38,4 +38,6 @@ images // {
   busyboxStatic = callImage ./pkgs/linux/busybox.nix { static = true; busybox = pkgs.busyboxStatic; };
   busyboxThin = callImage ./pkgs/linux/busybox.nix { thin = true; };
   helloThin = callImage ./pkgs/hello.nix { thin = true; };
+  bbpythonThin = callImage ./pkgs/bbpython.nix { thin = true; };
+  etcdThin = callImage ./pkgs/etcd.nix { thin = true; };
 }

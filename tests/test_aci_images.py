@@ -15,7 +15,17 @@ from conftest import nix_build, nix_eval_json, only_aci, require, run
 
 pytestmark = pytest.mark.slow
 
-IMAGES = ["busybox", "busyboxStatic", "busyboxThin", "hello", "helloThin"]
+IMAGES = [
+    "bbpython",
+    "bbpythonThin",
+    "busybox",
+    "busyboxStatic",
+    "busyboxThin",
+    "etcd",
+    "etcdThin",
+    "hello",
+    "helloThin",
+]
 
 
 def nix2aci(*args: str, **kwargs) -> subprocess.CompletedProcess:

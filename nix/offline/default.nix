@@ -11,11 +11,18 @@ let
 
   # Debian's multiarch triplet and dynamic loader for the systems the set supports.
   platform = {
-    x86_64-linux = { triplet = "x86_64-linux-gnu"; loader = "ld-linux-x86-64.so.2"; };
-    aarch64-linux = { triplet = "aarch64-linux-gnu"; loader = "ld-linux-aarch64.so.1"; };
+    x86_64-linux = { triplet = "x86_64-linux-gnu"; loader = "ld-linux-x86-64.so.2"; debianArch = "amd64"; };
+    aarch64-linux = { triplet = "aarch64-linux-gnu"; loader = "ld-linux-aarch64.so.1"; debianArch = "arm64"; };
   }.${system} or (throw "nix2aci offline package set: system '${system}' is not supported (x86_64-linux, aarch64-linux are)");
 
-  libDir = "/usr/lib/${platform.triplet}";
+  # Installed Debian packages as store paths: programs with /usr stripped, each
+  # library package its own store path (see debian.nix). libc6 keeps the name the
+  # set's C library always had.
+  debian = import ./debian.nix {
+    inherit system platform;
+    dpkg = import ./dpkg.nix { arch = platform.debianArch; };
+    names.libc6 = "glibc-host";
+  };
 
   # The static busybox of Debian's busybox-static, alone in a store path. It is
   # also the builder of the set's own packages, so they need nothing from the host.
@@ -51,20 +58,29 @@ rec {
       done
     '';
 
+  cacert = import ./cacert.nix { inherit host runBusybox; };
+
   # Debian's busybox is static already.
   busyboxStatic = busybox;
 
-  # The host's C library and loader, copied into the store so programs linked
-  # against it carry it in their closure.
-  glibc =
-    let
-      version = host.debianVersion "libc6";
-      libc = host.file { path = "${libDir}/libc.so.6"; name = "libc-host"; debianPackage = "libc6"; };
-      loader = host.file { path = "${libDir}/${platform.loader}"; name = "ld-host"; debianPackage = "libc6"; };
-    in runBusybox "glibc-host-${version}" { inherit version; pname = "glibc-host"; } ''
-      mkdir -p $out/lib
-      cp ${libc}/libc.so.6 ${loader}/${platform.loader} $out/lib/
-    '';
+  # The host's C library: Debian libc6's shared libraries and loader in $out/lib
+  # (glibc-host-VERSION), the base of every imported program's closure.
+  glibc = debian.libraries.libc6;
+
+  # Debian's Python 3.11 with its standard library: $out/bin/python3 finds its
+  # prefix ($out/lib/python3.11) next to itself; the extension modules' libraries
+  # (libssl3, libsqlite3-0, ...) are store paths of their own.
+  python3 = debian.program {
+    pname = "python3";
+    debianPackages = [ "python3.11-minimal" "python3-minimal" "libpython3.11-minimal" "libpython3.11-stdlib" ];
+  };
+
+  # Debian's etcd server (a Go program that links libc): $out/bin/etcd.
+  etcd = debian.program { pname = "etcd"; debianPackages = [ "etcd-server" ]; };
+
+  # The importer, for more programs of the host (offline set only; nixpkgs has
+  # the packages themselves): debianImport.program { pname; debianPackages; }.
+  debianImport = { inherit (debian) program libraries; };
 
   # A dynamically linked program whose runtime closure is { hello, glibc-host }.
   hello = derivation {
