@@ -12,21 +12,32 @@ The schemas are the project's own, written from the spec texts. Conventions:
 
 from __future__ import annotations
 
+import codecs
+import collections
 import functools
 import importlib.resources
 import json
 import re
 import reprlib
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 import jsonschema
 
-from .errors import SpecError
+from .errors import NotChecked, SpecError
 
 # Keys that read unambiguously after a dot; others are written ["like.this"].
 _PLAIN_KEY = re.compile(r'[^.\[\]"\s]+')
+# A JSON text starts with one of these only when it has a byte order mark.
+_BYTE_ORDER_MARKS = (
+    codecs.BOM_UTF8,
+    codecs.BOM_UTF32_LE,
+    codecs.BOM_UTF32_BE,
+    codecs.BOM_UTF16_LE,
+    codecs.BOM_UTF16_BE,
+)
 _SHOW = reprlib.Repr()
 _SHOW.maxstring = _SHOW.maxother = 80
 
@@ -60,11 +71,90 @@ def json_path(parts: Iterable[str | int]) -> str:
     for part in parts:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(part):
+        elif _PLAIN_KEY.fullmatch(part) and part.isprintable():
             path += f".{part}" if path else part
         else:
-            path += f"[{json.dumps(part)}]"
+            # json.dumps escapes what cannot be printed (control characters, lone surrogates).
+            path += f"[{json.dumps(part, ensure_ascii=not part.isprintable())}]"
     return path
+
+
+class _NotJson(ValueError):
+    """What json.loads accepts but RFC 4627 does not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    """json.loads' hook for NaN, Infinity and -Infinity: not JSON numbers."""
+    raise _NotJson(f"{name} is not a JSON value (RFC 4627 numbers are finite)")
+
+
+@attrs.frozen
+class ParsedJson:
+    """A parsed JSON text: its ``value``, and ``warnings`` about spec-valid oddities (repeated keys)."""
+
+    value: Any
+    warnings: tuple[str, ...] = ()
+
+
+def parse_json(data: bytes) -> ParsedJson:
+    """``data`` read as a JSON text of RFC 4627, the JSON the appc spec names.
+
+    Stricter than ``json.loads`` where the RFC is: no byte order mark, no NaN or
+    Infinity, no undecodable bytes. A key repeated within one object is valid
+    JSON (names SHOULD be unique) and only a warning; the last value is the one
+    read, as Go's decoder also keeps it (actool, though, checks every value).
+    Raises SpecError (field "") for what is not JSON, and NotChecked for JSON
+    nested deeper than Python parses or with a number of over 4300 digits (the
+    RFC lets a parser limit both).
+    """
+    if data.startswith(_BYTE_ORDER_MARKS):
+        raise SpecError("", "must be JSON (RFC 4627): it starts with a byte order mark, which JSON text does not have")
+    # id of an object -> (the object, kept alive so that its id stays its own; its repeated keys)
+    repeated: dict[int, tuple[dict[str, Any], list[str]]] = {}
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) < len(pairs):
+            counts = collections.Counter(key for key, _ in pairs)
+            repeated[id(obj)] = (obj, [key for key in obj if counts[key] > 1])
+        return obj
+
+    try:
+        value = json.loads(
+            data.decode(json.detect_encoding(data)), parse_constant=_refuse_constant, object_pairs_hook=pairs_hook
+        )
+    except RecursionError:
+        raise NotChecked("it nests JSON deeper than nix2aci reads (about 1000 levels)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, _NotJson) as error:
+        raise SpecError("", f"must be JSON (RFC 4627): {error}") from None
+    except ValueError:
+        # The only other ValueError: an integer too long for int() (CVE-2020-10735).
+        raise NotChecked(
+            f"it has a JSON number of over {sys.get_int_max_str_digits()} digits, more than nix2aci reads"
+        ) from None
+    return ParsedJson(value, tuple(_repeated_key_warnings(value, repeated)))
+
+
+def _repeated_key_warnings(
+    document: Any, repeated: Mapping[int, tuple[dict[str, Any], Sequence[str]]]
+) -> Iterator[str]:
+    """A warning for each repeated key (see :func:`parse_json`), in document order."""
+    if not repeated:
+        return
+    # Iterative: the document may nest as deep as the parser allows.
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            obj, keys = repeated.get(id(node), (None, ()))
+            for key in keys if obj is node else ():
+                yield (
+                    f"{json_path([*path, key])}: the key is repeated in its object; the last value is the one"
+                    " checked (RFC 4627: names SHOULD be unique; actool checks every value)"
+                )
+            stack.extend(((*path, key), child) for key, child in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend(((*path, index), child) for index, child in reversed(list(enumerate(node))))
 
 
 def join_path(prefix: str, field: str) -> str:

@@ -5,12 +5,17 @@ image layouts, OCI runtime bundles and OCI image layouts; the kind is detected
 when not given. Output: one :class:`Verdict` per path: valid, invalid (with every
 problem found), or not checked (with the reason), plus spec-valid warnings.
 Every check is the one the builders run on what they write.
+
+Whatever the input, a check ends in a verdict, in bounded time per byte and in
+bounded memory: inputs are read forward once with size limits (see
+:mod:`nix2aci.aci`), and what is beyond a limit is "not checked", never a guess.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import stat
+import tarfile
 from typing import Any
 
 import attrs
@@ -19,12 +24,16 @@ from . import aci
 from .appc import ImageManifest
 from .errors import NotChecked, SpecError
 from .oci import layout, runtime
-from .schema import prefixed
+from .schema import join_path, parse_json, prefixed
 
 KINDS = ("aci", "manifest", "layout", "oci-bundle", "oci-layout")
-# OpenPGP messages start with a packet tag byte (bit 7 set) or an ASCII armor line;
-# the spec allows encrypted ACIs, which cannot be read without their key.
+# The kinds that are files; the others are directories.
+FILE_KINDS = ("aci", "manifest")
+# The spec allows encrypted ACIs (PGP, AES), which cannot be read without their key.
 _PGP_ARMOR = b"-----BEGIN PGP MESSAGE-----"
+# OpenPGP packet tag -> the versions of that packet (RFC 4880, RFC 9580): the
+# session key packets an encrypted message starts with.
+_SESSION_KEY_PACKETS = {1: (3, 6), 3: (4, 5, 6)}
 
 
 @attrs.frozen
@@ -39,57 +48,80 @@ class Verdict:
 
 
 def detect(path: str) -> str:
-    """The kind of the input at ``path`` (an existing file or directory)."""
-    if os.path.isdir(path):
+    """The kind of the input at ``path``: by the files in a directory, by the first bytes of a file.
+
+    A file is a manifest when it starts (after a byte order mark and white
+    space) like a JSON object or array and not with a tar header, else an ACI.
+    Opens nothing but a regular file (a FIFO would block); anything else is
+    called an ``aci``, which :func:`check` then refuses to read.
+    """
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
         if os.path.exists(os.path.join(path, "oci-layout")):
             return "oci-layout"
         if os.path.exists(os.path.join(path, "config.json")):
             return "oci-bundle"
         return "layout"
+    if not stat.S_ISREG(mode):
+        return "aci"
     with open(path, "rb") as file:
-        head = file.read(64).lstrip()
-    return "manifest" if head.startswith(b"{") else "aci"
+        head = file.read(tarfile.BLOCKSIZE)
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return "manifest" if text[:1] in (b"{", b"[") and not aci.is_tar_header(head) else "aci"
 
 
-def _is_encrypted(path: str) -> bool:
-    """Whether the file is an OpenPGP message rather than a tar or a compressed tar."""
-    with open(path, "rb") as file:
-        head = file.read(len(_PGP_ARMOR))
-    # Old-format packet tags 1 and 3 (encrypted session keys) and new-format 0xc1/0xc3.
-    return head.startswith(_PGP_ARMOR) or (bool(head) and head[0] in (0x84, 0x85, 0x8C, 0x8D, 0xC1, 0xC3))
+def _is_encrypted(head: bytes) -> bool:
+    """Whether ``head`` starts an OpenPGP encrypted message (armored, or a session key packet)."""
+    if head.startswith(_PGP_ARMOR):
+        return True
+    if len(head) < 3 or not head[0] & 0x80:
+        return False
+    if head[0] & 0x40:  # new format: tag in 6 bits, then a 1- or 2-octet length
+        tag, body = head[0] & 0x3F, 3 if 192 <= head[1] < 224 else 2
+    else:  # old format: tag in 4 bits, then a length of 1, 2 or 4 octets
+        tag, body = (head[0] >> 2) & 0x0F, 1 + (1, 2, 4, 0)[head[0] & 0x03]
+    return len(head) > body and head[body] in _SESSION_KEY_PACKETS.get(tag, ())
 
 
-def _read_json(path: str) -> Any:
-    """The JSON value of a file of at most ``aci.MAX_MANIFEST_SIZE`` bytes; raises SpecError or NotChecked."""
+def _read_json(path: str) -> tuple[Any, list[str]]:
+    """The JSON value of a file of at most ``aci.MAX_MANIFEST_SIZE`` bytes, and its warnings.
+
+    Raises SpecError (field "") for what is not JSON, NotChecked for a bigger file.
+    """
     with open(path, "rb") as file:
         data = file.read(aci.MAX_MANIFEST_SIZE + 1)
     if len(data) > aci.MAX_MANIFEST_SIZE:
         raise NotChecked(f"it is over {aci.MAX_MANIFEST_SIZE} bytes, more than nix2aci reads")
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as error:
-        raise SpecError("", f"must be JSON: {error}") from None
+    parsed = parse_json(data)
+    return parsed.value, list(parsed.warnings)
 
 
 def _manifest_findings(document: Any, prefix: str) -> tuple[list[SpecError], list[str]]:
     """The problems and warnings of a manifest document."""
     problems = list(prefixed(prefix, ImageManifest.problems(document)))
-    warnings = [] if problems else ImageManifest.from_json(document).warnings
-    return problems, warnings
+    if problems:
+        return problems, []
+    return [], [join_path(prefix, warning) for warning in ImageManifest.from_json(document).warnings]
 
 
 def _check_aci(path: str) -> tuple[list[SpecError], list[str]]:
-    if _is_encrypted(path):
+    """An ACI file: the archive rules (spec/aci.md) and its manifest."""
+    with open(path, "rb") as file:
+        head = file.read(tarfile.BLOCKSIZE)
+    if _is_encrypted(head) and not aci.is_tar_header(head):
         raise NotChecked("it is PGP-encrypted, which the spec allows; decrypt it to check it")
-    document, problems = aci.read_archive(path)
-    if document is None:
-        return problems, []
-    manifest_problems, warnings = _manifest_findings(document, "manifest")
-    return problems + manifest_problems, warnings
+    reading = aci.read_aci(path)
+    if reading.document is None:
+        return list(reading.problems), list(reading.warnings)
+    problems, warnings = _manifest_findings(reading.document, "manifest")
+    return [*reading.problems, *problems], [*reading.warnings, *warnings]
 
 
 def _check_manifest(path: str) -> tuple[list[SpecError], list[str]]:
-    return _manifest_findings(_read_json(path), "")
+    """An ImageManifest file."""
+    document, warnings = _read_json(path)
+    problems, manifest_warnings = _manifest_findings(document, "")
+    return problems, warnings + manifest_warnings
 
 
 def _check_layout(path: str) -> tuple[list[SpecError], list[str]]:
@@ -104,17 +136,33 @@ def _check_layout(path: str) -> tuple[list[SpecError], list[str]]:
         problems.append(SpecError("rootfs", "must be a directory"))
     if not os.path.isfile(manifest) or os.path.islink(manifest):
         return [*problems, SpecError("manifest", "must be a regular file")], []
-    manifest_problems, warnings = _manifest_findings(_read_json(manifest), "manifest")
-    return problems + manifest_problems, warnings
+    try:
+        document, warnings = _read_json(manifest)
+    except SpecError as error:
+        return [*problems, SpecError("manifest", error.rule)], []
+    manifest_problems, manifest_warnings = _manifest_findings(document, "manifest")
+    return problems + manifest_problems, [join_path("manifest", warning) for warning in warnings] + manifest_warnings
 
 
 def _check_bundle(path: str) -> tuple[list[SpecError], list[str]]:
-    """An OCI runtime bundle: a valid config.json whose root.path exists."""
-    document = _read_json(os.path.join(path, "config.json"))
+    """An OCI runtime bundle: a valid config.json (bundle.md: REQUIRED) whose root.path is a directory."""
+    config = os.path.join(path, "config.json")
+    if not os.path.isfile(config):
+        return [SpecError("config.json", "must be a regular file in the bundle's directory (bundle.md)")], []
+    try:
+        document, warnings = _read_json(config)
+    except SpecError as error:
+        return [SpecError("config.json", error.rule)], []
     problems = list(prefixed("config.json", runtime.problems(document)))
     if not problems and not os.path.isdir(os.path.join(path, document["root"]["path"])):
         problems.append(SpecError("config.json.root.path", "must name a directory of the bundle"))
-    return problems, []
+    return problems, [join_path("config.json", warning) for warning in warnings]
+
+
+def _check_oci_layout(path: str) -> tuple[list[SpecError], list[str]]:
+    """An OCI image layout (image-layout.md); a referenced blob may be missing, with a warning."""
+    warnings: list[str] = []
+    return layout.problems(path, warnings=warnings), warnings
 
 
 CHECKS = {
@@ -122,19 +170,40 @@ CHECKS = {
     "manifest": _check_manifest,
     "layout": _check_layout,
     "oci-bundle": _check_bundle,
-    "oci-layout": lambda path: (layout.problems(path), []),
+    "oci-layout": _check_oci_layout,
 }
 
 
+def _shape_problem(path: str, kind: str) -> SpecError | None:
+    """A problem when ``path`` is a directory but ``kind`` is a file kind, or the reverse; else None.
+
+    Raises NotChecked for what is neither a regular file nor a directory (a
+    FIFO, a device): reading it could block or never end.
+    """
+    mode = os.stat(path).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise NotChecked("it is neither a regular file nor a directory")
+    article = "an" if kind[0] in "aeiou" else "a"
+    if kind in FILE_KINDS and stat.S_ISDIR(mode):
+        return SpecError("", f"must be a file to be {article} {kind}, and this is a directory")
+    if kind not in FILE_KINDS and not stat.S_ISDIR(mode):
+        return SpecError("", f"must be a directory to be {article} {kind}, and this is a file")
+    return None
+
+
 def check(path: str, kind: str | None = None) -> Verdict:
-    """The verdict on the input at ``path`` (which must exist), of ``kind`` or the detected kind."""
-    kind = kind or detect(path)
+    """The verdict on the input at ``path``, of ``kind`` or the detected kind; never raises.
+
+    ``kind`` must be one of KINDS (or None).
+    """
     try:
-        problems, warnings = CHECKS[kind](path)
+        kind = kind or detect(path)
+        shape = _shape_problem(path, kind)
+        problems, warnings = ([shape], []) if shape else CHECKS[kind](path)
     except NotChecked as reason:
-        return Verdict(path, kind, not_checked=str(reason))
+        return Verdict(path, kind or "unknown", not_checked=str(reason))
     except SpecError as problem:
         problems, warnings = [problem], []
     except OSError as error:
-        return Verdict(path, kind, not_checked=f"it cannot be read: {error.strerror or error}")
+        return Verdict(path, kind or "unknown", not_checked=f"it cannot be read: {error.strerror or error}")
     return Verdict(path, kind, tuple(problems), tuple(warnings))

@@ -13,15 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from typing import Any
 
 import attrs
 
-from .. import basics, tree
-from ..archive import open_decompressed, write_archive
-from ..errors import SpecError
-from ..schema import Schema, load_json, prefixed
+from .. import aci, basics, tree
+from ..archive import write_archive
+from ..errors import NotChecked, SpecError
+from ..schema import Schema, load_json, parse_json, prefixed, show
 from ..spec import BuildSpec
 
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -131,60 +132,120 @@ def build(spec: BuildSpec) -> Descriptor:
     return manifest
 
 
+# The largest JSON document (index, manifest, config) the checks read; real ones are KiBs.
+_MAX_DOCUMENT = 4 << 20
+# The digest algorithms registered by descriptor.md; blobs named by others are not hashed.
+_DIGEST_ALGORITHMS = ("sha256", "sha512")
+
+
+def _regular_file(path: str) -> bool:
+    """Whether ``path`` is a regular file (what a blob or document must be; a FIFO would block a read)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _read_json(path: str, where: str, kind: str, found: list[SpecError]) -> Any:
-    """The JSON document at ``path`` checked as ``kind``; None (and a problem) when unreadable."""
+    """The JSON document at ``path`` checked as ``kind``; None (and a problem) when unreadable.
+
+    Raises NotChecked for a document over _MAX_DOCUMENT bytes or nested deeper than Python parses.
+    """
+    if not _regular_file(path):
+        found.append(SpecError(where, f"must be a regular file holding a JSON {kind}"))
+        return None
     try:
         with open(path, "rb") as file:
-            document = json.loads(file.read())
-    except (OSError, ValueError, RecursionError) as error:
-        found.append(SpecError(where, f"must be a readable JSON {kind}: {error}"))
+            data = file.read(_MAX_DOCUMENT + 1)
+    except OSError as error:
+        found.append(SpecError(where, f"must be a readable JSON {kind}: {error.strerror or error}"))
+        return None
+    if len(data) > _MAX_DOCUMENT:
+        raise NotChecked(f"{where} is over {_MAX_DOCUMENT} bytes, more than nix2aci reads")
+    try:
+        document = parse_json(data).value
+    except SpecError as error:
+        found.append(SpecError(where, f"{error.rule} (a JSON {kind})"))
         return None
     errors = SCHEMAS[kind].check(document).errors
     found.extend(prefixed(where, errors))
     return None if errors else document
 
 
-def _blob(root: str, descriptor: dict[str, Any], where: str, kind: str | None, found: list[SpecError]) -> Any:
-    """Check the blob a descriptor names (existence, size, digest); return its JSON as ``kind`` if asked."""
+def _file_digest(path: str, algorithm: str | None) -> tuple[int, str | None]:
+    """The size of a file and its hex digest, read in pieces (no digest for None or an unregistered algorithm)."""
+    if algorithm not in _DIGEST_ALGORITHMS:
+        return os.stat(path).st_size, None
+    digest, size = hashlib.new(algorithm), 0
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            size += len(chunk)
+            digest.update(chunk)
+    return size, digest.hexdigest()
+
+
+def _blob(
+    root: str,
+    descriptor: dict[str, Any],
+    where: str,
+    kind: str | None,
+    found: list[SpecError],
+    warnings: list[str] | None,
+    hash_blob: bool = True,
+) -> Any:
+    """Check the blob a descriptor names (size, and digest if ``hash_blob``); return its JSON as ``kind`` if asked.
+
+    A missing blob is allowed by image-layout.md (blobs/ MAY lack a referenced
+    blob, to be fetched from elsewhere): with ``warnings`` it is noted there;
+    without (nix2aci's builders, which write every blob), it is a problem.
+    """
     algorithm, _, encoded = descriptor["digest"].partition(":")
     path = os.path.join(root, "blobs", algorithm, encoded)
+    if not os.path.lexists(path) and warnings is not None:
+        warnings.append(
+            f"{where}: blob {descriptor['digest']} is not in blobs/, which the spec allows"
+            " (it is fetched from elsewhere); it was not checked"
+        )
+        return None
+    if not _regular_file(path):
+        found.append(SpecError(where, f"names blob {descriptor['digest']}, which is not a file in blobs/"))
+        return None
     try:
-        with open(path, "rb") as file:
-            content = file.read() if kind else None
-            size = len(content) if content is not None else os.fstat(file.fileno()).st_size
-    except OSError:
-        found.append(SpecError(where, f"names blob {descriptor['digest']}, which is not in blobs/"))
+        size, actual = _file_digest(path, algorithm if hash_blob or kind else None)
+    except OSError as error:
+        found.append(SpecError(where, f"names blob {descriptor['digest']}, which cannot be read: {error.strerror}"))
         return None
     if size != descriptor["size"]:
         found.append(SpecError(f"{where}.size", f"must be the blob's size {size}, got {descriptor['size']}"))
-    if content is not None and algorithm in hashlib.algorithms_available:
-        actual = hashlib.new(algorithm, content).hexdigest()
-        if actual != encoded:
-            found.append(SpecError(f"{where}.digest", f"must be the blob's digest {algorithm}:{actual}"))
+    if actual is not None and actual != encoded:
+        found.append(SpecError(f"{where}.digest", f"must be the blob's digest {algorithm}:{actual}"))
     if kind is None:
         return None
     return _read_json(path, f"{where} ({kind} blob)", kind, found)
 
 
-def _layer_digests(path: str) -> tuple[str, str]:
-    """The sha256 of a layer blob as stored and of its uncompressed tar."""
-    stored, uncompressed = hashlib.sha256(), hashlib.sha256()
+def _uncompressed_digest(path: str) -> str:
+    """The sha256 of a layer blob's uncompressed tar, decompressed in bounded memory.
+
+    Raises SpecError for damaged compressed data, NotChecked for an xz layer
+    needing too much memory (see :func:`nix2aci.aci.uncompressed_pieces`).
+    """
+    uncompressed = hashlib.sha256()
     with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            stored.update(chunk)
-    with open_decompressed(path) as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            uncompressed.update(chunk)
-    return stored.hexdigest(), uncompressed.hexdigest()
+        for piece in aci.uncompressed_pieces(file):
+            uncompressed.update(piece)
+    return uncompressed.hexdigest()
 
 
-def problems(root: str, *, hash_layers: bool = True) -> list[SpecError]:
+def problems(root: str, *, hash_layers: bool = True, warnings: list[str] | None = None) -> list[SpecError]:
     """Every problem of the image layout directory ``root``.
 
     Checks the oci-layout version, index.json, and for each manifest the index
     names: its blob, its config blob, each layer's size and (with
     ``hash_layers``) digest, and that the config's diff_ids are the layers'
-    uncompressed digests, one per layer.
+    uncompressed digests (with ``hash_layers``), one per layer. With ``warnings`` (a list, for ``nix2aci validate``),
+    what the spec allows but nix2aci cannot check is noted there: a missing blob,
+    a nested index. Raises NotChecked for a JSON document too big to read.
     """
     found: list[SpecError] = []
     _read_json(os.path.join(root, "oci-layout"), "oci-layout", "layout", found)
@@ -194,27 +255,28 @@ def problems(root: str, *, hash_layers: bool = True) -> list[SpecError]:
     for i, entry in enumerate(index["manifests"] if index else []):
         where = f"index.json.manifests[{i}]"
         if entry["mediaType"] != MANIFEST:
-            found.append(SpecError(f"{where}.mediaType", f"must be {MANIFEST} (nix2aci reads no nested indexes)"))
+            if warnings is None:
+                found.append(SpecError(f"{where}.mediaType", f"must be {MANIFEST} (nix2aci reads no nested indexes)"))
+            else:
+                warnings.append(f"{where}: a {show(entry['mediaType'])}, not an image manifest; it was not checked")
             continue
-        manifest = _blob(root, entry, where, "manifest", found)
+        manifest = _blob(root, entry, where, "manifest", found, warnings)
         if manifest is None:
             continue
-        config = _blob(root, manifest["config"], f"{where} config", "config", found)
+        config = _blob(root, manifest["config"], f"{where} config", "config", found, warnings)
         diff_ids = []
         for j, layer in enumerate(manifest["layers"]):
             layer_where = f"{where} layers[{j}]"
-            _blob(root, layer, layer_where, None, found)
+            _blob(root, layer, layer_where, None, found, warnings, hash_layers)
             algorithm, _, encoded = layer["digest"].partition(":")
             path = os.path.join(root, "blobs", algorithm, encoded)
-            if hash_layers and algorithm == "sha256" and os.path.exists(path):
+            if hash_layers and algorithm == "sha256" and _regular_file(path):
                 try:
-                    stored, uncompressed = _layer_digests(path)
-                except (OSError, EOFError, ValueError) as error:
-                    found.append(SpecError(layer_where, f"must be a readable layer: {error}"))
-                    continue
-                if stored != encoded:
-                    found.append(SpecError(f"{layer_where}.digest", f"must be the blob's digest sha256:{stored}"))
-                diff_ids.append(f"sha256:{uncompressed}")
+                    diff_ids.append(f"sha256:{_uncompressed_digest(path)}")
+                except SpecError as error:
+                    found.append(SpecError(layer_where, f"must be a readable layer: it {error.rule}"))
+                except OSError as error:
+                    found.append(SpecError(layer_where, f"must be a readable layer: {error.strerror or error}"))
         if config is not None:
             recorded = config["rootfs"]["diff_ids"]
             if len(recorded) != len(manifest["layers"]):
@@ -224,7 +286,7 @@ def problems(root: str, *, hash_layers: bool = True) -> list[SpecError]:
                         f"must have one entry per layer ({len(manifest['layers'])}), has {len(recorded)}",
                     )
                 )
-            elif hash_layers and diff_ids and recorded != diff_ids:
+            elif hash_layers and len(diff_ids) == len(recorded) and recorded != diff_ids:
                 found.append(
                     SpecError(f"{where} config.rootfs.diff_ids", f"must be the uncompressed layers' digests {diff_ids}")
                 )

@@ -1,0 +1,350 @@
+"""`nix2aci validate` on hostile inputs: a clear verdict every time, never a traceback, a hang or a memory blow-up.
+
+Each input runs the real CLI as a subprocess with a hang guard (HANG_GUARD
+seconds, generous: it catches hangs, it is not a benchmark), and the peak RSS
+of that one process (from wait4) must stay under MEMORY_BOUND. Big inputs are
+made without costing disk or time: a 1 GB manifest is a sparse file, a 1 GB
+gzip member is compressed while it is generated, and nothing big is stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import json
+import lzma
+import os
+import random
+import signal
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+HANG_GUARD = 300
+MEMORY_BOUND = 200 << 20
+GIB = 1 << 30
+MANIFEST = {
+    "acKind": "ImageManifest",
+    "acVersion": "0.8.11",
+    "name": "example.com/hello",
+    "labels": [{"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"}],
+    "app": {"exec": ["/bin/hello"], "user": "0", "group": "0"},
+}
+MANIFEST_BYTES = json.dumps(MANIFEST).encode()
+# What the CLI prints for an input it read whole but could not check.
+NOT_CHECKED = ": not checked: "
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One finished run of the CLI."""
+
+    status: int
+    stdout: str
+    stderr: str
+    seconds: float
+    max_rss: int  # bytes
+
+
+def nix2aci_validate(*args: str | Path) -> Run:
+    """Run `nix2aci validate ARGS` with the hang guard; measure its time and peak memory (its own, via wait4).
+
+    Fails the test on a hang, a traceback, or more than MEMORY_BOUND of memory.
+    """
+    command = [sys.executable, "-m", "nix2aci", "validate", *map(str, args)]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.monotonic()
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        guard = threading.Timer(HANG_GUARD, process.kill)
+        guard.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            guard.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait again
+        seconds = time.monotonic() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = (stream.read().decode(errors="replace") for stream in (out, err))
+        run = Run(process.returncode, stdout, stderr, seconds, usage.ru_maxrss * 1024)
+    if run.status == -signal.SIGKILL:
+        pytest.fail(f"nix2aci validate {args} hung: killed after {HANG_GUARD} s")
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.max_rss < MEMORY_BOUND, f"{run.max_rss >> 20} MiB for nix2aci validate {args}"
+    return run
+
+
+def expect(run: Run, status: int, *says: str) -> None:
+    """The run ended with ``status`` and printed each of ``says``."""
+    output = run.stdout + run.stderr
+    assert run.status == status, output
+    for text in says:
+        assert text in output, output
+
+
+def member(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE) -> tuple[tarfile.TarInfo, bytes]:
+    """A tar member and its contents."""
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.mode = kind, len(data), 0o755 if kind == tarfile.DIRTYPE else 0o644
+    return info, data
+
+
+def tar_members(members: Iterable[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+    """The members of an uncompressed tar, without its end (names may hold raw bytes as surrogates)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT, errors="surrogateescape") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()  # before closing writes the end
+
+
+END = bytes(2 * tarfile.BLOCKSIZE)  # the end-of-archive marker
+
+
+def tar_bytes(members: Iterable[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+    """An uncompressed tar of ``members``, ending with its end-of-archive marker (and no record padding)."""
+    return tar_members(members) + END
+
+
+def standard(manifest: bytes = MANIFEST_BYTES) -> list[tuple[tarfile.TarInfo, bytes]]:
+    """The members of a small valid ACI, with ``manifest`` as its manifest."""
+    return [
+        member("manifest", manifest),
+        member("rootfs", kind=tarfile.DIRTYPE),
+        member("rootfs/bin", kind=tarfile.DIRTYPE),
+        member("rootfs/bin/hello", random.Random(7).randbytes(100_000)),
+    ]
+
+
+def header(name: str, size: int, kind: bytes = tarfile.REGTYPE) -> bytes:
+    """One ustar header block claiming ``size`` bytes of contents."""
+    info = tarfile.TarInfo(name)
+    info.type, info.size = kind, size
+    return info.tobuf(tarfile.USTAR_FORMAT)
+
+
+# --- Garbage, empty, cut ------------------------------------------------------------------
+
+
+def test_binary_garbage(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.aci"
+    path.write_bytes(b"\x00garbage" + random.Random(1).randbytes(1 << 20))
+    expect(nix2aci_validate(path), 1, f"{path}: must be a tar archive, plain or compressed with gzip, bzip2 or xz: ")
+
+
+def test_empty_file_as_aci_and_as_manifest(tmp_path: Path) -> None:
+    path = tmp_path / "empty.aci"
+    path.touch()
+    expect(
+        nix2aci_validate(path), 1, f"{path}: must be a tar archive, plain or compressed with gzip, bzip2 or xz: empty"
+    )
+    expect(nix2aci_validate("--type", "manifest", path), 1, f"{path}: must be JSON (RFC 4627): Expecting value")
+
+
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_aci_cut_at_many_offsets(tmp_path: Path, compression: str) -> None:
+    """Every cut of a valid ACI is invalid and says it is cut (one CLI run checks all cuts)."""
+    whole = tar_bytes(standard())
+    data = gzip.compress(whole, mtime=0) if compression == "gzip" else whole
+    cuts = sorted({1, 10, 100, 511, 512, 700, 1024, 1536, 2048, 2600, len(data) // 2, len(data) - 1024, len(data) - 1})
+    paths = []
+    for offset in cuts:
+        paths.append(tmp_path / f"cut-{offset}.aci")
+        paths[-1].write_bytes(data[:offset])
+    (tmp_path / "whole.aci").write_bytes(data)
+    assert nix2aci_validate(tmp_path / "whole.aci").status == 0
+    run = nix2aci_validate(*paths)
+    expect(run, 1)
+    lines = run.stdout.splitlines()
+    for path in paths:
+        said = [line for line in lines if line.startswith(f"{path}: ")]
+        assert len(said) == 1, said
+        assert "it is cut short" in said[0] or said[0].endswith(": truncated header"), said
+
+
+# --- Deep, huge -------------------------------------------------------------------------------
+
+DEEP = b"[" * 10_000 + b"]" * 10_000
+
+
+def test_json_nested_10000_deep(tmp_path: Path) -> None:
+    """As a manifest, inside a manifest's unknown key, and as an ACI's manifest: not checked, clearly."""
+    bare, keyed, image = tmp_path / "deep.json", tmp_path / "keyed.json", tmp_path / "deep.aci"
+    bare.write_bytes(DEEP)
+    keyed.write_bytes(MANIFEST_BYTES[:-1] + b', "x": ' + DEEP + b"}")
+    image.write_bytes(gzip.compress(tar_bytes(standard(DEEP)), mtime=0))
+    for path in (bare, keyed, image):
+        expect(nix2aci_validate(path), 3, f"{path}{NOT_CHECKED}it nests JSON deeper than nix2aci reads")
+
+
+def test_json_nested_as_deep_as_python_parses(tmp_path: Path) -> None:
+    """A spec-valid manifest with a value nested 900 deep: parsed, checked, valid, without a recursion error."""
+    path = tmp_path / "deep-but-parsed.json"
+    path.write_bytes(MANIFEST_BYTES[:-1] + b', "x": ' + b"[" * 900 + b"]" * 900 + b"}")
+    expect(nix2aci_validate(path), 0, f"{path}: warning: x: unknown key, ignored", f"{path}: valid manifest")
+
+
+def test_1gb_manifest_file_is_not_checked_quickly(tmp_path: Path) -> None:
+    """A sparse 1 GB manifest (detected, and as --type manifest): not read, exit 3 in seconds."""
+    path = tmp_path / "huge.json"
+    path.write_bytes(b'{"name": "')
+    os.truncate(path, GIB)
+    for args in ((path,), ("--type", "manifest", path)):
+        run = nix2aci_validate(*args)
+        expect(run, 3, f"{path}{NOT_CHECKED}it is over 1048576 bytes, more than nix2aci reads")
+        assert run.seconds < 30
+
+
+def test_tar_header_claiming_a_1gb_manifest(tmp_path: Path) -> None:
+    """A manifest member claiming 1 GB (and a sparse file holding it): not read, exit 3."""
+    path = tmp_path / "huge-manifest.aci"
+    path.write_bytes(header("manifest", GIB))
+    os.truncate(path, 512 + GIB + 1024)
+    run = nix2aci_validate(path)
+    expect(run, 3, f"{path}{NOT_CHECKED}its manifest is over 1048576 bytes")
+    assert run.seconds < 30
+
+
+def test_tar_header_claiming_a_1gb_member_that_is_not_there(tmp_path: Path) -> None:
+    """A member claiming 1 GB in a small file: cut short, found at once."""
+    path = tmp_path / "liar.aci"
+    path.write_bytes(tar_members(standard()) + header("rootfs/big", GIB) + bytes(4096))
+    run = nix2aci_validate(path)
+    expect(run, 1, f"{path}: ends in the middle of a member's contents: it is cut short")
+    assert run.seconds < 30
+
+
+def test_pax_header_claiming_1gb(tmp_path: Path) -> None:
+    """A PAX extended header claiming 1 GB (sparse): tarfile would read it whole; nix2aci does not."""
+    path = tmp_path / "pax.aci"
+    path.write_bytes(tar_members(standard()) + header("././@PaxHeader", GIB, tarfile.XHDTYPE))
+    os.truncate(path, path.stat().st_size + GIB + 1024)
+    expect(nix2aci_validate(path), 3, f"{path}{NOT_CHECKED}it has tar headers")
+
+
+def test_sparse_1gb_member_in_a_plain_tar_is_valid(tmp_path: Path) -> None:
+    """A real 1 GB member (zeros, sparse on disk) of a plain tar: read through in bounded memory, valid."""
+    path = tmp_path / "big.aci"
+    start = tar_members(standard()) + header("rootfs/zeros", GIB)
+    path.write_bytes(start)
+    os.truncate(path, len(start) + GIB + 1024)
+    expect(nix2aci_validate(path), 0, f"{path}: valid aci")
+
+
+# --- Bombs ---------------------------------------------------------------------------------------
+
+
+def test_tar_bomb_of_200000_members(tmp_path: Path) -> None:
+    """200,000 tiny members (gzip): valid, in bounded memory (tarfile's member list is not kept)."""
+    path = tmp_path / "many.aci"
+    with gzip.GzipFile(path, "wb", compresslevel=1, mtime=0) as stream:
+        stream.write(tar_members(standard()[:2]))
+        for number in range(200_000):
+            stream.write(header(f"rootfs/{number:06d}", 0))
+        stream.write(END)
+    expect(nix2aci_validate(path), 0, f"{path}: valid aci")
+
+
+def gzip_of_zeros(path: Path, size: int) -> None:
+    """A valid gzip ACI whose member rootfs/zeros holds ``size`` zero bytes, compressed as it is generated."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    with open(path, "wb") as file:
+        file.write(compressor.compress(tar_members(standard()) + header("rootfs/zeros", size)))
+        for _ in range(size // len(zeros)):
+            file.write(compressor.compress(zeros))
+        file.write(compressor.compress(END))
+        file.write(compressor.flush())
+
+
+def test_gzip_bomb(tmp_path: Path) -> None:
+    """1 GB of zeros in a few MB of gzip: decompressed as a stream, valid, in bounded memory."""
+    path = tmp_path / "bomb.aci"
+    gzip_of_zeros(path, GIB)
+    assert path.stat().st_size < 10 << 20
+    expect(nix2aci_validate(path), 0, f"{path}: valid aci")
+
+
+def test_gzip_of_zeros_only(tmp_path: Path) -> None:
+    """A gzip of 64 MB of zeros and nothing else: an empty tar, so no manifest and no rootfs."""
+    path = tmp_path / "zeros.aci"
+    path.write_bytes(gzip.compress(bytes(64 << 20), compresslevel=1, mtime=0))
+    expect(nix2aci_validate(path), 1, f"{path}: an ACI must contain manifest", f"{path}: an ACI must contain rootfs")
+
+
+def test_xz_asking_for_a_4gb_dictionary(tmp_path: Path) -> None:
+    """An xz block header asking for a 4 GiB dictionary: not decompressed (memory limit), exit 3."""
+    data = lzma.compress(tar_bytes(standard()), format=lzma.FORMAT_XZ, filters=[{"id": lzma.FILTER_LZMA2}])
+    size = (data[12] + 1) * 4  # the block header after the 12-byte stream header
+    block = bytearray(data[12 : 12 + size])
+    block[block.index(0x21) + 2] = 40  # LZMA2 filter (0x21), its 1-byte properties: dictionary size 4 GiB - 1
+    block[-4:] = struct.pack("<I", zlib.crc32(bytes(block[:-4])))
+    path = tmp_path / "dictionary.aci"
+    path.write_bytes(data[:12] + bytes(block) + data[12 + size :])
+    assert lzma.decompress(path.read_bytes()) == tar_bytes(standard())  # a valid xz file
+    expect(nix2aci_validate(path), 3, f"{path}{NOT_CHECKED}its xz data needs over 128 MiB of memory")
+
+
+# --- Names, encodings, file types ---------------------------------------------------------------
+
+
+def test_non_utf8_member_names(tmp_path: Path) -> None:
+    """Raw bytes in names: valid under rootfs; at the top level, named (escaped) in the problem."""
+    good, bad = tmp_path / "good.aci", tmp_path / "bad.aci"
+    good.write_bytes(tar_bytes([*standard(), member("rootfs/caf\udce9"), member("rootfs/\udcff\udcfe/x")]))
+    bad.write_bytes(tar_bytes([*standard(), member("\udcff")]))
+    expect(nix2aci_validate(good), 0, f"{good}: valid aci")
+    expect(nix2aci_validate(bad), 1, f"{bad}: member '\\udcff': only manifest and rootfs/... may be in an ACI")
+
+
+def test_non_utf8_json(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes(json.dumps({**MANIFEST, "name": "caf\u00e9"}, ensure_ascii=False).encode("latin-1"))
+    expect(nix2aci_validate(path), 1, f"{path}: must be JSON (RFC 4627): 'utf-8' codec can't decode byte 0xe9")
+    image = tmp_path / "latin1.aci"
+    image.write_bytes(tar_bytes(standard(path.read_bytes())))
+    expect(nix2aci_validate(image), 1, f"{image}: manifest: must be JSON (RFC 4627): 'utf-8' codec")
+
+
+def test_json_escapes_of_lone_surrogates_print_safely(tmp_path: Path) -> None:
+    """A key and a value holding lone surrogates (valid JSON escapes): printed escaped, not crashing the output."""
+    key, value = tmp_path / "key.json", tmp_path / "value.json"
+    key.write_bytes(MANIFEST_BYTES[:-1] + b', "\\udcff\\u001b": 1}')
+    value.write_bytes(MANIFEST_BYTES.replace(b'"os"', b'"\\udcff"'))
+    expect(nix2aci_validate(key), 0, f'{key}: warning: ["\\udcff\\u001b"]: unknown key, ignored')
+    expect(nix2aci_validate(value), 1, f"{value}: labels[0].name: must be an AC Identifier", "got '\\udcff'")
+
+
+def test_directory_given_as_aci_and_file_as_layout(tmp_path: Path) -> None:
+    expect(nix2aci_validate("--type", "aci", tmp_path), 1, f"{tmp_path}: must be a file to be an aci")
+    path = tmp_path / "m.json"
+    path.write_bytes(MANIFEST_BYTES)
+    expect(nix2aci_validate("--type", "layout", path), 1, f"{path}: must be a directory to be a layout")
+
+
+@pytest.mark.parametrize("kind", [None, "aci", "manifest"])
+def test_fifo_is_not_read(tmp_path: Path, kind: str | None) -> None:
+    """A FIFO with no writer would block any read: not checked, at once."""
+    path = tmp_path / "pipe.aci"
+    os.mkfifo(path)
+    run = nix2aci_validate(*(("--type", kind) if kind else ()), path)
+    expect(run, 3, f"{path}{NOT_CHECKED}it is neither a regular file nor a directory")
+    assert run.seconds < 30
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null", "/dev/urandom"])
+def test_devices_are_not_read(device: str) -> None:
+    """/dev/zero and friends never end: not checked, at once."""
+    expect(nix2aci_validate(device), 3, f"{device}{NOT_CHECKED}it is neither a regular file nor a directory")
