@@ -182,6 +182,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    # Paths and member names need not be UTF-8: show such bytes escaped rather than fail.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(errors="backslashreplace")
     options = parser().parse_args(argv)
     try:
         return options.handler(options)
