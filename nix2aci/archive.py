@@ -18,7 +18,6 @@ core would break the memory bound, and both are opt-in.
 from __future__ import annotations
 
 import bz2
-import gzip
 import hashlib
 import lzma
 import struct
@@ -289,15 +288,3 @@ def write_archive(
         compressed_size=compressed.size,
         compressed_digest=compressed.hash.hexdigest(),
     )
-
-
-# How to read the compressions an ACI may use, by their magic bytes (spec/aci.md).
-_MAGIC = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
-
-
-def open_decompressed(path: str) -> BinaryIO:
-    """The uncompressed byte stream of a tar, gzip, bzip2 or xz file."""
-    with open(path, "rb") as file:
-        head = file.read(6)
-    opener = next((opener for magic, opener in _MAGIC if head.startswith(magic)), open)
-    return opener(path, "rb")

@@ -12,8 +12,8 @@ import tarfile
 from typing import Any
 
 from . import aci
-from .archive import open_decompressed
 from .errors import Nix2AciError
+from .unarchive import open_decompressed
 
 
 class _HashingReader:

@@ -128,8 +128,9 @@ def profile(packages: Sequence[str], prefer: Sequence[str] = ()) -> list[Entry]:
     entries: dict[str, Entry] = {}
 
     def add(package: str, host: str, path: str, visiting: tuple[str, ...]) -> None:
-        real = os.path.realpath(host)
-        is_directory = os.path.isdir(host) and real not in visiting
+        # realpath only for directories: it costs a system call per path component.
+        real = os.path.realpath(host) if os.path.isdir(host) else None
+        is_directory = real is not None and real not in visiting
         if path in owners:
             owner = owners[path]
             # Equal ranks: neither is preferred.

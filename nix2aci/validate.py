@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from . import aci
+from . import aci, unarchive
 from .appc import ImageManifest
 from .errors import NotChecked, SpecError
 from .oci import layout, runtime
@@ -67,7 +67,7 @@ def detect(path: str) -> str:
     with open(path, "rb") as file:
         head = file.read(tarfile.BLOCKSIZE)
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-    return "manifest" if text[:1] in (b"{", b"[") and not aci.is_tar_header(head) else "aci"
+    return "manifest" if text[:1] in (b"{", b"[") and not unarchive.is_tar_header(head) else "aci"
 
 
 def _is_encrypted(head: bytes) -> bool:
@@ -108,7 +108,7 @@ def _check_aci(path: str) -> tuple[list[SpecError], list[str]]:
     """An ACI file: the archive rules (spec/aci.md) and its manifest."""
     with open(path, "rb") as file:
         head = file.read(tarfile.BLOCKSIZE)
-    if _is_encrypted(head) and not aci.is_tar_header(head):
+    if _is_encrypted(head) and not unarchive.is_tar_header(head):
         raise NotChecked("it is PGP-encrypted, which the spec allows; decrypt it to check it")
     reading = aci.read_aci(path)
     if reading.document is None:

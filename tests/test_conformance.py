@@ -1100,7 +1100,7 @@ ARCHIVE_ROWS = [
         "R-zstd",
         archive(compress=zstd_frame),
         INVALID,
-        says=(r"^is compressed with zstd; an ACI may only be compressed with gzip, bzip2 or xz$",),
+        says=(r"^is compressed with zstd; images may only be compressed with gzip, bzip2 or xz$",),
     ),
     archive_row(
         "R-lzma-alone",

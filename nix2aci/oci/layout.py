@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from .. import aci, basics, tree
+from .. import basics, tree, unarchive
 from ..archive import write_archive
 from ..errors import NotChecked, SpecError
 from ..schema import Schema, load_json, parse_json, prefixed, show
@@ -228,11 +228,11 @@ def _uncompressed_digest(path: str) -> str:
     """The sha256 of a layer blob's uncompressed tar, decompressed in bounded memory.
 
     Raises SpecError for damaged compressed data, NotChecked for an xz layer
-    needing too much memory (see :func:`nix2aci.aci.uncompressed_pieces`).
+    needing too much memory (see :func:`nix2aci.unarchive.uncompressed_pieces`).
     """
     uncompressed = hashlib.sha256()
     with open(path, "rb") as file:
-        for piece in aci.uncompressed_pieces(file):
+        for piece in unarchive.uncompressed_pieces(file):
             uncompressed.update(piece)
     return uncompressed.hexdigest()
 
