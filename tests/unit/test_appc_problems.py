@@ -2,13 +2,13 @@
 
 import copy
 
+import hypothesis
 import pytest
 from test_appc_manifest import FULL
 
 from nix2aci.appc import ImageManifest
 from nix2aci.errors import SpecError
 
-hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
 
 JSON = st.recursive(

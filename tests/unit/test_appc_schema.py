@@ -2,10 +2,10 @@
 
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
+from conftest import require
 
 from nix2aci.appc import (
     CAPABILITIES,
@@ -78,9 +78,9 @@ def test_ac_name(value, valid):
     assert is_ac_name(value) is valid
 
 
-@pytest.mark.skipif(not shutil.which("nix-instantiate"), reason="needs Nix")
 def test_nix_reads_the_patterns_the_same_way():
     """builtins.match and the Python models agree on the shared patterns."""
+    require("nix-instantiate")
     cases = [("acIdentifier", value) for value in IDENTIFIERS] + [("acName", value) for value in NAMES]
     pattern = {name: MANIFEST_SCHEMA.definition(name)["pattern"] for name in ("acIdentifier", "acName")}
     expression = "[ {} ]".format(
