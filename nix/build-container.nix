@@ -10,7 +10,7 @@ let
   types = import ./types.nix "buildContainer";
   inherit (types) required optional;
 
-  arguments = types.record (common.rootfsArguments types // {
+  arguments = types.record (common.rootfsArguments types // common.platformArguments types // {
     args = required (types.nonEmpty types.argv);
     packages = optional (types.listOf types.package) [ ];
     prefer = optional (types.listOf types.package) [ ];
@@ -22,8 +22,6 @@ let
         options = optional (types.listOf types.string) [ ];
       }))
       { };
-    os = optional (types.nullOr types.string) null;
-    arch = optional (types.nullOr types.string) null;
     readonly = optional types.bool true;
     env = optional (types.attrsOf types.string types.string) { };
     user = optional (types.record {

@@ -80,6 +80,12 @@ rec {
       roots = if args.cacert == null then [ ] else [ args.cacert ];
     };
 
+  # os and arch: each function's default comes from the first package's system.
+  platformArguments = types: with types; {
+    os = optional (nullOr string) null;
+    arch = optional (nullOr string) null;
+  };
+
   # Argument names of rootfsArguments, to remove from what goes to the image itself.
   rootfsArgumentNames = builtins.attrNames (rootfsArguments (import ./types.nix "nix2aci"));
 }

@@ -10,7 +10,7 @@ let
 
   stringAttrs = types.attrsOf types.string types.string;
 
-  arguments = types.record (common.rootfsArguments types // {
+  arguments = types.record (common.rootfsArguments types // common.platformArguments types // {
     packages = required (types.nonEmpty (types.listOf types.package));
     name = optional (types.nullOr types.acIdentifier) null;
     version = optional (types.nullOr types.string) null;
@@ -58,8 +58,6 @@ let
     sign = optional types.bool true;
     compression = optional (types.enum [ "gzip" "xz" "bzip2" "none" ]) "gzip";
     compressionLevel = optional (types.nullOr (types.intBetween 0 9)) null;
-    os = optional (types.nullOr types.string) null;
-    arch = optional (types.nullOr types.string) null;
   });
 
 in

@@ -9,7 +9,7 @@ let
   types = import ./types.nix "buildOCIImage";
   inherit (types) required optional;
 
-  arguments = types.record (common.rootfsArguments types // {
+  arguments = types.record (common.rootfsArguments types // common.platformArguments types // {
     packages = required (types.nonEmpty (types.listOf types.package));
     prefer = optional (types.listOf types.package) [ ];
     name = optional (types.nullOr types.string) null;
@@ -22,8 +22,6 @@ let
     exposedPorts = optional (types.listOf (types.mkPattern "a port like \"80/tcp\", \"53/udp\" or \"8080\"" "[0-9]+(/(tcp|udp))?")) [ ];
     labels = optional (types.attrsOf types.string types.string) { };
     compression = optional (types.enum [ "gzip" "none" ]) "gzip";
-    os = optional (types.nullOr types.string) null;
-    arch = optional (types.nullOr types.string) null;
   });
 in
 userArguments:

@@ -3,11 +3,8 @@
 import copy
 
 import hypothesis
-import pytest
 from test_appc_manifest import FULL
-
-from nix2aci.appc import ImageManifest
-from nix2aci.errors import SpecError
+from test_validate_fuzz import check_document
 
 st = hypothesis.strategies
 
@@ -29,24 +26,10 @@ def _paths(node, path=()):
 PATHS = [path for path in _paths(FULL) if path]
 
 
-def _check(document):
-    """problems() is stable, and from_json() raises its first entry or returns a round-tripping manifest."""
-    problems = ImageManifest.problems(document)
-    assert all(isinstance(problem, SpecError) for problem in problems)
-    assert [str(problem) for problem in ImageManifest.problems(document)] == [str(problem) for problem in problems]
-    if problems:
-        with pytest.raises(SpecError) as raised:
-            ImageManifest.from_json(document)
-        assert str(raised.value) == str(problems[0])
-    else:
-        manifest = ImageManifest.from_json(document)
-        assert ImageManifest.from_json(manifest.to_json()) == manifest
-
-
 @hypothesis.given(JSON)
 def test_any_json(document):
     """Any JSON value gets a stable list of problems."""
-    _check(document)
+    check_document(document)
 
 
 @hypothesis.given(st.sampled_from(PATHS), JSON)
@@ -58,4 +41,4 @@ def test_full_manifest_with_one_value_replaced(path, value):
     for step in parents:
         container = container[step]
     container[last] = value
-    _check(document)
+    check_document(document)
