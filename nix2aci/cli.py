@@ -102,6 +102,30 @@ def _verify(options: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare_signing_key(options: argparse.Namespace) -> int:
+    """Create the dedicated signing key (scripts/prepare-signing-key); print how to trust it."""
+    from . import signing
+
+    home = os.path.abspath(options.home) if options.home else signing.default_home()
+    key, public, retired = signing.prepare_key(
+        home,
+        options.name or signing.default_name(),
+        options.email,
+        bits=options.bits,
+        protect=not options.no_protection,
+        force=options.force,
+    )
+    if retired:
+        print(f"moved the old key home to {retired}")
+    print(f"signing key: {key.fingerprint} ({key.uid}), RSA-{options.bits}")
+    print(f"key home:    {home}{' (no passphrase)' if options.no_protection else ''}")
+    print(f"public key:  {public}")
+    print("trust it in rkt for images whose name starts with NAME:")
+    print(f"  sudo rkt trust --prefix=NAME {public}")
+    print(f"  (rkt keeps it as /etc/rkt/trustedkeys/prefix.d/NAME/{key.fingerprint.lower()})")
+    return 0
+
+
 def _postprocess(options: argparse.Namespace) -> int:
     """Link, GC-root, sign and verify a build output's images (what postprocess.sh runs)."""
     from . import postprocess
@@ -171,6 +195,19 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--signature", metavar="SIG.asc", help="default: IMAGE.aci.asc")
     verify.add_argument("image", metavar="IMAGE.aci")
     verify.set_defaults(handler=_verify)
+
+    prepare = commands.add_parser(
+        "prepare-signing-key", help="create the dedicated GnuPG key nix2aci signs images with"
+    )
+    prepare.add_argument("--home", help="the GnuPG home (default: $NIX2ACI_GNUPGHOME or ~/.config/nix2aci/gnupg)")
+    prepare.add_argument("--name", help="the key's user id name")
+    prepare.add_argument("--email", help="the key's user id email")
+    prepare.add_argument("--bits", type=int, choices=(3072, 4096), default=3072, help="RSA key size")
+    prepare.add_argument(
+        "--no-protection", action="store_true", help="no passphrase (CI, tests): whoever reads the home can sign"
+    )
+    prepare.add_argument("--force", action="store_true", help="replace an existing key (the old home is moved aside)")
+    prepare.set_defaults(handler=_prepare_signing_key)
 
     post = commands.add_parser("postprocess", help="link, GC-root, sign and verify a build's images (postprocess.sh)")
     post.add_argument("--no-sign", dest="sign", action="store_false", help="only link (mkACI sign = false)")

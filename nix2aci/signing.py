@@ -16,7 +16,6 @@ Works with python-gnupg 0.4.9 (Debian bookworm, the in-store interpreter) and
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import getpass
 import logging
@@ -445,7 +444,7 @@ def sign_and_verify(gpg: gnupg.GPG, key: Key, path: str) -> Signer:
 # --- Preparing the dedicated key -----------------------------------------------
 
 
-def _default_name() -> str:
+def default_name() -> str:
     return f"nix2aci image signing ({getpass.getuser()}@{socket.gethostname()})"
 
 
@@ -513,44 +512,3 @@ def prepare_key(
     public = os.path.join(home, PUBLIC_KEY_FILE)
     write_atomically(public, export_public_key(gpg, key).encode())
     return key, public, retired
-
-
-def prepare_main(argv: list[str] | None = None) -> int:
-    """``scripts/prepare-signing-key``: the command line of :func:`prepare_key`."""
-    parser = argparse.ArgumentParser(
-        prog="prepare-signing-key",
-        description="Create the dedicated GnuPG key nix2aci signs images with.",
-    )
-    parser.add_argument("--home", help="the GnuPG home (default: $NIX2ACI_GNUPGHOME or ~/.config/nix2aci/gnupg)")
-    parser.add_argument("--name", default=None, help="the key's user id name")
-    parser.add_argument("--email", default=None, help="the key's user id email")
-    parser.add_argument("--bits", type=int, choices=(3072, 4096), default=3072, help="RSA key size")
-    parser.add_argument(
-        "--no-protection", action="store_true", help="no passphrase (CI, tests): whoever reads the home can sign"
-    )
-    parser.add_argument("--force", action="store_true", help="replace an existing key (the old home is moved aside)")
-    options = parser.parse_args(argv)
-    home = os.path.abspath(options.home) if options.home else default_home()
-    try:
-        key, public, retired = prepare_key(
-            home,
-            options.name or _default_name(),
-            options.email,
-            bits=options.bits,
-            protect=not options.no_protection,
-            force=options.force,
-        )
-    except Nix2AciError as error:
-        print(f"prepare-signing-key: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    if retired:
-        print(f"moved the old key home to {retired}")
-    print(f"signing key: {key.fingerprint} ({key.uid}), RSA-{options.bits}")
-    print(f"key home:    {home}{' (no passphrase)' if options.no_protection else ''}")
-    print(f"public key:  {public}")
-    print("trust it in rkt for images whose name starts with NAME:")
-    print(f"  sudo rkt trust --prefix=NAME {public}")
-    print(f"  (rkt keeps it as /etc/rkt/trustedkeys/prefix.d/NAME/{key.fingerprint.lower()})")
-    return 0
