@@ -1,6 +1,6 @@
-"""The entry point the derivations run: build what ``.attrs.json`` asks for.
+"""The entry point the derivations run: build what the build spec asks for.
 
-Input: ``$NIX_BUILD_TOP/.attrs.json`` (see :mod:`nix2aci.spec`).
+Input: the Nix build environment (see :mod:`nix2aci.spec`).
 Output: the files of the spec's format in ``$out``, and a summary in the build log.
 Errors are one ``nix2aci: error: ...`` line on stderr and exit status 1.
 """
@@ -47,7 +47,7 @@ BUILDERS = {"aci": _aci, "oci-bundle": _bundle, "oci-layout": _layout}
 def main() -> int:
     """Build the spec in the current Nix build directory; return the exit status."""
     try:
-        spec = BuildSpec.load(os.path.join(os.environ.get("NIX_BUILD_TOP", "."), ".attrs.json"))
+        spec = BuildSpec.load(os.environ)
         if spec.format not in BUILDERS:
             raise Nix2AciError(f"unknown output format {spec.format!r}; nix2aci builds {', '.join(BUILDERS)}")
         summary = BUILDERS[spec.format](spec)

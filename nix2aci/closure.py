@@ -1,8 +1,9 @@
 """The runtime closure Nix hands the builder.
 
-Input: the ``closure`` list that ``exportReferencesGraph`` writes into
-``.attrs.json`` with structured attributes: one object per store path, with at
-least ``path`` and ``references``.
+Input: the files ``exportReferencesGraph`` writes into the build directory of
+a derivation without structured attributes, one per root, in Nix's validity
+registration format: for each store path, the path, its deriver (empty), the
+number of its references and the references, one per line.
 Output: a :class:`Closure`, which answers which store paths a set of roots needs.
 """
 
@@ -22,9 +23,17 @@ class Closure:
     references: dict[str, tuple[str, ...]]
 
     @classmethod
-    def from_graph(cls, graph: list[dict]) -> Closure:
-        """Read exportReferencesGraph's JSON list."""
-        return cls({node["path"]: tuple(sorted(node["references"])) for node in graph})
+    def from_registrations(cls, texts: Iterable[str]) -> Closure:
+        """Read exportReferencesGraph's files (their texts); a path in several of them is read once."""
+        references: dict[str, tuple[str, ...]] = {}
+        for text in texts:
+            lines = text.splitlines()
+            index = 0
+            while index < len(lines):
+                path, count = lines[index], int(lines[index + 2])
+                references[path] = tuple(sorted(lines[index + 3 : index + 3 + count]))
+                index += 3 + count
+        return cls(references)
 
     def paths_needed_by(self, roots: Iterable[str]) -> list[str]:
         """All store paths reachable from ``roots`` (roots included), sorted."""

@@ -1,15 +1,18 @@
 """The build spec: the one document Nix writes for the builder.
 
-Input: ``.attrs.json``, which Nix writes into the build directory for a
-derivation with structured attributes (see nix/builder.nix). It holds
-``nix2aci`` (the build spec proper), ``closure`` (exportReferencesGraph's
-closure of the image's packages) and ``outputs.out``.
+Input: the build environment nix/builder.nix sets up: ``$nix2aciSpecPath``
+names the build spec (a JSON file Nix writes from the derivation's
+``nix2aciSpec``), ``closure-0``, ``closure-1``, ... in ``$NIX_BUILD_TOP`` are
+the closures of the spec's roots (exportReferencesGraph) and ``$out`` is the
+output path.
 Output: a :class:`BuildSpec`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -50,29 +53,35 @@ class BuildSpec:
     source: str
 
     @classmethod
-    def load(cls, path: str) -> BuildSpec:
-        """Read the build spec from a structured-attributes file."""
+    def load(cls, environment: Mapping[str, str]) -> BuildSpec:
+        """Read the build spec, the closure and the output path from a Nix build's ``environment``."""
         try:
-            with open(path, encoding="utf-8") as file:
-                document = json.load(file)
-            spec = document["nix2aci"]
+            with open(environment["nix2aciSpecPath"], encoding="utf-8") as file:
+                spec = json.load(file)
+            roots = tuple(spec["roots"])
+            graphs = []
+            for index in range(len(roots)):
+                with open(os.path.join(environment["NIX_BUILD_TOP"], f"closure-{index}"), encoding="utf-8") as file:
+                    graphs.append(file.read())
             return cls(
                 format=spec["format"],
                 mode=spec["mode"],
                 packages=tuple(spec["packages"]),
-                roots=tuple(spec["roots"]),
+                roots=roots,
                 prefer=tuple(spec["prefer"]),
                 image=spec["image"],
                 rootfs=spec["rootfs"],
                 sign=spec.get("sign", False),
                 compression=spec.get("compression", "gzip"),
                 compression_level=spec.get("compressionLevel"),
-                closure=Closure.from_graph(document["closure"]),
-                out=document["outputs"]["out"],
+                closure=Closure.from_registrations(graphs),
+                out=environment["out"],
                 python=spec["python"],
                 source=spec["source"],
             )
         except OSError as error:
             raise Nix2AciError(f"cannot read the build spec: {error}") from None
-        except (KeyError, TypeError, ValueError) as error:
-            raise Nix2AciError(f"{path} is not a nix2aci build spec (missing or malformed {error})") from None
+        except KeyError as error:
+            raise Nix2AciError(f"not a nix2aci build: {error} is missing") from None
+        except (TypeError, ValueError, IndexError) as error:
+            raise Nix2AciError(f"the build spec or a closure file is malformed: {error}") from None
