@@ -51,7 +51,19 @@ class Entry:
 
     def under(self, prefix: str) -> Entry:
         """The same entry with ``prefix/`` in front of its path."""
-        return attrs.evolve(self, path=f"{prefix}/{self.path}" if self.path else prefix)
+        # Not attrs.evolve, which looks the fields up for every call: images have 100,000s of entries.
+        path = f"{prefix}/{self.path}" if self.path else prefix
+        return Entry(
+            path=path,
+            kind=self.kind,
+            mode=self.mode,
+            uid=self.uid,
+            gid=self.gid,
+            source=self.source,
+            content=self.content,
+            size=self.size,
+            target=self.target,
+        )
 
 
 def directory(path: str, mode: int = DIRECTORY_MODE) -> Entry:
@@ -127,10 +139,11 @@ def profile(packages: Sequence[str], prefer: Sequence[str] = ()) -> list[Entry]:
     owners: dict[str, str] = {}
     entries: dict[str, Entry] = {}
 
-    def add(package: str, host: str, path: str, visiting: tuple[str, ...]) -> None:
-        # realpath only for directories: it costs a system call per path component.
-        real = os.path.realpath(host) if os.path.isdir(host) else None
-        is_directory = real is not None and real not in visiting
+    def add(package: str, host: str, path: str, visiting: tuple[tuple[int, int], ...]) -> None:
+        # A directory is known by its device and inode, which one stat gives
+        # (following symlinks), to stop at a symlink back to a directory being merged.
+        identity = directory_identity(host)
+        is_directory = identity is not None and identity not in visiting
         if path in owners:
             owner = owners[path]
             # Equal ranks: neither is preferred.
@@ -144,7 +157,7 @@ def profile(packages: Sequence[str], prefer: Sequence[str] = ()) -> list[Entry]:
         if is_directory:
             entries.setdefault(path, directory(path))
             for name in sorted(os.listdir(host)):
-                add(package, os.path.join(host, name), f"{path}/{name}", (*visiting, real))
+                add(package, os.path.join(host, name), f"{path}/{name}", (*visiting, identity))
         elif path in entries and entries[path].kind is Kind.DIRECTORY:
             raise Nix2AciError(f"/{path} is a directory in another package and a file in {package}")
         else:
@@ -154,8 +167,17 @@ def profile(packages: Sequence[str], prefer: Sequence[str] = ()) -> list[Entry]:
     for package in packages:
         for name in sorted(os.listdir(package)):
             if name not in PROFILE_SKIP:
-                add(package, os.path.join(package, name), name, (os.path.realpath(package),))
+                add(package, os.path.join(package, name), name, (directory_identity(package),))
     return list(entries.values())
+
+
+def directory_identity(host: str) -> tuple[int, int] | None:
+    """(device, inode) of the directory ``host`` is or links to; None for anything else or a dangling link."""
+    try:
+        info = os.stat(host)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
 
 
 def sorted_plan(entries: Iterable[Entry]) -> list[Entry]:

@@ -12,7 +12,7 @@ from .spec import BuildSpec
 
 
 def with_basics(spec: BuildSpec, tree: list[plan.Entry]) -> list[plan.Entry]:
-    """``tree`` with the rootfs basics and the user's files of ``spec``."""
+    """``tree`` (entries in any order) with the rootfs basics and the user's files of ``spec``, sorted."""
     return plan.sorted_plan([*tree, *basics.entries(spec.rootfs, {entry.path: entry for entry in tree})])
 
 
@@ -32,17 +32,15 @@ def image_tree(spec: BuildSpec) -> list[plan.Entry]:
                 f"static = true needs a self-contained package, but {package} references {', '.join(others)}; "
                 "build a fat image instead (the default)"
             )
-        return with_basics(spec, plan.sorted_plan(plan.copy_tree(package, "")))
+        return with_basics(spec, list(plan.copy_tree(package, "")))
     if spec.mode in ("fat", "thin"):
         closure = spec.closure.paths_needed_by(spec.roots)
         return with_basics(
             spec,
-            plan.sorted_plan(
-                [
-                    plan.directory(""),
-                    *plan.store_paths(closure, copy=spec.mode == "fat"),
-                    *plan.profile(spec.packages, spec.prefer),
-                ]
-            ),
+            [
+                plan.directory(""),
+                *plan.store_paths(closure, copy=spec.mode == "fat"),
+                *plan.profile(spec.packages, spec.prefer),
+            ],
         )
     raise Nix2AciError(f"unknown build mode {spec.mode!r}: nix2aci builds fat, thin and static images")
