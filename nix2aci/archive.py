@@ -36,6 +36,8 @@ MTIME = 1
 COMPRESSIONS = ("gzip", "xz", "bzip2", "none")
 # Bytes read from a source file per call: large, so a big file costs few calls.
 _READ_SIZE = 1 << 20
+# Writes below this size are joined before they go on (see _Batcher).
+_BATCH_SIZE = 64 << 10
 _TAR_TYPES = {Kind.DIRECTORY: tarfile.DIRTYPE, Kind.FILE: tarfile.REGTYPE, Kind.SYMLINK: tarfile.SYMTYPE}
 
 
@@ -223,11 +225,12 @@ def _tar_header(entry: Entry) -> bytes:
     return pax + records + bytes(-len(records) % tarfile.BLOCKSIZE) + header
 
 
-def _write_contents(entry: Entry, sink: _Tee) -> None:
+def _write_contents(entry: Entry, sink: _Batcher) -> None:
     """Write a FILE entry's ``size`` bytes, then the zeros that fill its last 512-byte tar block.
 
-    Large reads keep the per-call cost low; a source whose size changed since
-    it was planned is an error, as it would make the header lie.
+    Each read asks for one byte more than is left, so a file's end is seen
+    without an extra call; a source whose size changed since it was planned is
+    an error, as it would make the header lie.
     """
     if entry.source is None:
         content = entry.content or b""
@@ -237,15 +240,44 @@ def _write_contents(entry: Entry, sink: _Tee) -> None:
     else:
         with open(entry.source, "rb") as source:
             remaining = entry.size
-            while remaining:
-                chunk = source.read(min(remaining, _READ_SIZE))
-                if not chunk:
-                    raise Nix2AciError(f"{entry.source} became shorter while it was archived")
+            while True:
+                wanted = min(remaining + 1, _READ_SIZE)
+                chunk = source.read(wanted)
+                if len(chunk) > remaining:
+                    raise Nix2AciError(f"{entry.source} became longer while it was archived")
                 sink.write(chunk)
                 remaining -= len(chunk)
-            if source.read(1):
-                raise Nix2AciError(f"{entry.source} became longer while it was archived")
+                if len(chunk) < wanted:  # the end of the file
+                    break
+            if remaining:
+                raise Nix2AciError(f"{entry.source} became shorter while it was archived")
     sink.write(bytes(-entry.size % tarfile.BLOCKSIZE))
+
+
+class _Batcher:
+    """Joins small writes (headers, small files, padding) into pieces of at least :data:`_BATCH_SIZE` bytes.
+
+    Every layer below (hashing, CRC, block cutting) has a cost per call; a
+    closure of many small files would otherwise pay it several times a file.
+    """
+
+    def __init__(self, sink: _Tee) -> None:
+        self.sink = sink
+        self._pending = bytearray()
+
+    def write(self, data: bytes) -> None:
+        if len(data) >= _BATCH_SIZE:
+            self.flush()
+            self.sink.write(data)
+            return
+        self._pending += data
+        if len(self._pending) >= _BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self.sink.write(bytes(self._pending))
+            self._pending.clear()
 
 
 def write_archive(
@@ -273,14 +305,20 @@ def write_archive(
     members = 0
     with _compressing(compressed, compression, level, workers) as compressor:
         uncompressed = _Tee(compressor, uncompressed_digest)
+        batcher = _Batcher(uncompressed)
+        size = 0
         for entry in entries:
-            uncompressed.write(_tar_header(entry))
+            header = _tar_header(entry)
+            batcher.write(header)
+            size += len(header)
             if entry.kind is Kind.FILE:
-                _write_contents(entry, uncompressed)
+                _write_contents(entry, batcher)
+                size += entry.size + -entry.size % tarfile.BLOCKSIZE
             members += 1
         # The end-of-archive marker, then zeros up to a whole record, as tarfile ends a stream.
-        end = uncompressed.size + 2 * tarfile.BLOCKSIZE
-        uncompressed.write(bytes(2 * tarfile.BLOCKSIZE + -end % tarfile.RECORDSIZE))
+        end = size + 2 * tarfile.BLOCKSIZE
+        batcher.write(bytes(2 * tarfile.BLOCKSIZE + -end % tarfile.RECORDSIZE))
+        batcher.flush()
     return ArchiveSummary(
         members=members,
         uncompressed_size=uncompressed.size,

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nix2aci import plan
-from nix2aci.archive import _tar_header, _tar_info, write_archive
+from nix2aci.archive import _READ_SIZE, _tar_header, _tar_info, write_archive
 from nix2aci.errors import Nix2AciError
 
 
@@ -108,13 +108,24 @@ def test_gzip_bytes_are_the_same_for_any_number_of_workers(tmp_path):
     assert gzip.decompress(outputs[1]) == tarfile_stream(entries)
 
 
-@pytest.mark.parametrize("change", [b"", b"one byte more"])
-def test_a_file_that_changes_size_while_archived_is_an_error(tmp_path, change):
+@pytest.mark.parametrize("planned", [100, _READ_SIZE, 2 * _READ_SIZE + 7])
+@pytest.mark.parametrize(("change", "error"), [(-1, "became shorter"), (+1, "became longer")])
+def test_a_file_that_changes_size_while_archived_is_an_error(tmp_path, planned, change, error):
     source = tmp_path / "data"
-    source.write_bytes(b"x" * 100 + change)
-    entry = plan.Entry("data", plan.Kind.FILE, 0o444, source=str(source), size=100 if change else 101)
-    with pytest.raises(Nix2AciError, match=r"became (shorter|longer)"):
+    source.write_bytes(b"x" * (planned + change))
+    entry = plan.Entry("data", plan.Kind.FILE, 0o444, source=str(source), size=planned)
+    with pytest.raises(Nix2AciError, match=error):
         write_archive([entry], io.BytesIO())
+
+
+@pytest.mark.parametrize("size", [0, 1, _READ_SIZE - 1, _READ_SIZE, _READ_SIZE + 1, 3 * _READ_SIZE])
+def test_files_around_the_read_size_are_archived_whole(tmp_path, size):
+    source = tmp_path / "data"
+    source.write_bytes(bytes(range(256)) * (size // 256) + b"y" * (size % 256))
+    entries = [plan.Entry("data", plan.Kind.FILE, 0o444, source=str(source), size=size)]
+    output = io.BytesIO()
+    write_archive(entries, output, compression="none")
+    assert output.getvalue() == tarfile_stream(entries)
 
 
 def test_content_that_does_not_match_its_size_is_an_error():
