@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import os
+import posixpath
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -36,7 +37,8 @@ class Entry:
 
     ``path`` is relative to the image root, without a leading ``/`` (``bin/sh``).
     A FILE takes its bytes from the host file ``source`` (``size`` bytes) or from
-    ``content``; a SYMLINK points at ``target``.
+    ``content``; a SYMLINK points at ``target``. A DIRECTORY of a profile that
+    mirrors one package's directory names it in ``source`` (see :func:`collapse`).
     """
 
     path: str
@@ -66,9 +68,9 @@ class Entry:
         )
 
 
-def directory(path: str, mode: int = DIRECTORY_MODE) -> Entry:
-    """A directory entry made by nix2aci (not copied from the store)."""
-    return Entry(path, Kind.DIRECTORY, mode)
+def directory(path: str, mode: int = DIRECTORY_MODE, source: str | None = None) -> Entry:
+    """A directory entry made by nix2aci (not copied from the store); ``source``: the package directory it mirrors."""
+    return Entry(path, Kind.DIRECTORY, mode, source=source)
 
 
 def file_with_content(path: str, content: bytes, mode: int = 0o644) -> Entry:
@@ -126,6 +128,8 @@ def profile(packages: Sequence[str], prefer: Sequence[str] = ()) -> list[Entry]:
     bin``) is merged as that directory, so it cannot hide another package's files.
     Two packages that provide the same file are an error naming both, unless one
     of them is in ``prefer``: then the one earlier in ``prefer`` provides it.
+    A directory only one package provides names it as its ``source``, so that
+    :func:`collapse` can make it one symlink once nothing else goes into it.
     Output: the entries, in no particular order.
     """
     for package in prefer:
@@ -155,7 +159,8 @@ def profile(packages: Sequence[str], prefer: Sequence[str] = ()) -> list[Entry]:
             if rank(owner) < rank(package):
                 return
         if is_directory:
-            entries.setdefault(path, directory(path))
+            # A second package's directory at the same path makes it shared.
+            entries[path] = directory(path) if path in entries else directory(path, source=host)
             for name in sorted(os.listdir(host)):
                 add(package, os.path.join(host, name), f"{path}/{name}", (*visiting, identity))
         elif path in entries and entries[path].kind is Kind.DIRECTORY:
@@ -193,3 +198,45 @@ def sorted_plan(entries: Iterable[Entry]) -> list[Entry]:
         if seen != entry:
             raise Nix2AciError(f"/{entry.path} is planned twice, differently: {seen} and {entry}")
     return [by_path[path] for path in sorted(by_path, key=os.fsencode)]
+
+
+def collapse(entries: Sequence[Entry]) -> list[Entry]:
+    """Sorted ``entries`` with each profile directory that only mirrors one package's directory made one symlink to it.
+
+    A directory mirrors its ``source`` when everything planned in it is a symlink
+    to the same name in ``source`` or a directory that mirrors it too: nothing of
+    another package, of the basics or of the user went into it. This is what
+    nixpkgs' buildEnv makes: a single package's ``lib`` of thousands of files is
+    one symlink in the image, not a directory of thousands of symlinks.
+    Output: the entries, still sorted.
+    """
+    children: dict[str, list[Entry]] = {}
+    for entry in entries:
+        if entry.path:
+            children.setdefault(entry.path.rpartition("/")[0], []).append(entry)
+    mirrors: dict[str, bool] = {}
+
+    def mirrors_source(entry: Entry) -> bool:
+        if entry.path not in mirrors:
+            mirrors[entry.path] = (
+                entry.kind is Kind.DIRECTORY
+                and entry.source is not None
+                and all(
+                    (child.kind is Kind.SYMLINK and child.target == f"{entry.source}/{posixpath.basename(child.path)}")
+                    or (child.source == f"{entry.source}/{posixpath.basename(child.path)}" and mirrors_source(child))
+                    for child in children.get(entry.path, ())
+                )
+            )
+        return mirrors[entry.path]
+
+    collapsed: list[Entry] = []
+    left_out: set[str] = set()  # what a symlink now stands for; a parent comes before its children
+    for entry in entries:
+        if entry.path.rpartition("/")[0] in left_out and entry.path:
+            left_out.add(entry.path)
+        elif entry.path and mirrors_source(entry):
+            collapsed.append(symlink(entry.path, entry.source))
+            left_out.add(entry.path)
+        else:
+            collapsed.append(entry)
+    return collapsed

@@ -6,23 +6,38 @@ Input: a :class:`~nix2aci.spec.BuildSpec`. Output: a sorted plan (see
 
 from __future__ import annotations
 
+import posixpath
+from collections.abc import Iterable
+
 from . import basics, plan
 from .errors import Nix2AciError
 from .spec import BuildSpec
 
 
-def with_basics(spec: BuildSpec, tree: list[plan.Entry]) -> list[plan.Entry]:
-    """``tree`` (entries in any order) with the rootfs basics and the user's files of ``spec``, sorted."""
-    return plan.sorted_plan([*tree, *basics.entries(spec.rootfs, {entry.path: entry for entry in tree})])
+def finished(spec: BuildSpec, tree: list[plan.Entry], directories: Iterable[str]) -> list[plan.Entry]:
+    """``tree`` (entries in any order) with the rootfs basics and the user's files of ``spec``,
+    a directory at each absolute path of ``directories`` and its parents where nothing is planned,
+    then sorted, with the profile's single-package directories collapsed into symlinks."""
+    planned = {entry.path: entry for entry in tree}
+    extra = [*basics.entries(spec.rootfs, planned)]
+    for path in directories:
+        relative = posixpath.normpath(path).lstrip("/")
+        while relative and relative not in planned:
+            planned[relative] = plan.directory(relative)
+            extra.append(planned[relative])
+            relative = posixpath.dirname(relative)
+    return plan.collapse(plan.sorted_plan([*tree, *extra]))
 
 
-def image_tree(spec: BuildSpec) -> list[plan.Entry]:
+def image_tree(spec: BuildSpec, directories: Iterable[str] = ()) -> list[plan.Entry]:
     """The image's file tree for the build mode.
 
     fat: the packages' whole closure under /nix/store plus their merged profile at /.
     thin: the same, but each store path an empty mount point for the host's copy.
     static: the one package's tree as the whole root; it must reference no other path.
-    Then the rootfs basics (:mod:`nix2aci.basics`) fill what the packages left out.
+    Then the rootfs basics (:mod:`nix2aci.basics`) fill what the packages left out,
+    and ``directories`` (absolute paths the format needs to be directories in the
+    image, such as mount points) are made where nothing is planned.
     """
     if spec.mode == "static":
         (package,) = spec.packages
@@ -32,15 +47,16 @@ def image_tree(spec: BuildSpec) -> list[plan.Entry]:
                 f"static = true needs a self-contained package, but {package} references {', '.join(others)}; "
                 "build a fat image instead (the default)"
             )
-        return with_basics(spec, list(plan.copy_tree(package, "")))
+        return finished(spec, list(plan.copy_tree(package, "")), directories)
     if spec.mode in ("fat", "thin"):
         closure = spec.closure.paths_needed_by(spec.roots)
-        return with_basics(
+        return finished(
             spec,
             [
                 plan.directory(""),
                 *plan.store_paths(closure, copy=spec.mode == "fat"),
                 *plan.profile(spec.packages, spec.prefer),
             ],
+            directories,
         )
     raise Nix2AciError(f"unknown build mode {spec.mode!r}: nix2aci builds fat, thin and static images")

@@ -93,18 +93,23 @@ def test_a_file_must_say_what_it_is():
 
 
 def test_symlink_loops_are_stored_as_symlinks():
-    tzdata = (
-        '(derivation { name = "tzdata-1"; system = builtins.currentSystem; builder = "${n.pkgs.busybox}/bin/sh";'
-        ' args = [ "-c" "PATH=${n.pkgs.busybox}/bin; mkdir -p $out/share/zoneinfo; echo utc > $out/share/zoneinfo/UTC;'
-        ' ln -s . $out/share/zoneinfo/posix" ]; })'
-    )
-    image = only_aci(
-        Path(nix_build_expression(f'n.lib.mkACI {{ packages = [ {tzdata} ]; name = "tz"; }}').stdout.split()[-1])
-    )
+    def package(name: str, script: str) -> str:
+        return (
+            f'(derivation {{ name = "{name}"; system = builtins.currentSystem; builder = "${{n.pkgs.busybox}}/bin/sh";'
+            f' args = [ "-c" "PATH=${{n.pkgs.busybox}}/bin; mkdir -p $out/share/zoneinfo; {script}" ]; }})'
+        )
+
+    tzdata = package("tzdata-1", "echo utc > $out/share/zoneinfo/UTC; ln -s . $out/share/zoneinfo/posix")
+    # A second package in share/zoneinfo, so the profile merges that directory instead of linking it.
+    extra = package("tzextra-1", "echo extra > $out/share/zoneinfo/Extra")
+    expression = f'n.lib.mkACI {{ packages = [ {tzdata} {extra} ]; name = "tz"; }}'
+    image = only_aci(Path(nix_build_expression(expression).stdout.split()[-1]))
     found = members(image)
     loops = [m for name, m in found.items() if name.endswith("/share/zoneinfo/posix")]
     # Once in the store copy (posix -> .), once in the profile (a link to that one), never followed.
     assert len(loops) == 2 and all(m.issym() for m in loops)
+    assert found["rootfs/share/zoneinfo/posix"].linkname.endswith("-tzdata-1/share/zoneinfo/posix")
+    assert found["rootfs/share/zoneinfo"].isdir() and found["rootfs/share/zoneinfo/Extra"].issym()
     assert not any("/posix/" in name for name in found)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import shutil
 from collections.abc import Iterable
 from typing import Any
@@ -65,19 +64,6 @@ def config_document(spec: BuildSpec) -> dict[str, Any]:
     )
 
 
-def with_directories(entries: list[plan.Entry], paths: Iterable[str]) -> list[plan.Entry]:
-    """``entries`` plus a directory for each absolute path in ``paths`` and its parents, where none is planned."""
-    planned = {entry.path for entry in entries}
-    extra = []
-    for path in paths:
-        relative = posixpath.normpath(path).lstrip("/")
-        while relative and relative not in planned:
-            planned.add(relative)
-            extra.append(plan.directory(relative))
-            relative = posixpath.dirname(relative)
-    return plan.sorted_plan([*entries, *extra])
-
-
 def write_tree(entries: Iterable[plan.Entry], root: str) -> None:
     """Make the planned files under the host directory ``root``; modes are set last.
 
@@ -108,7 +94,7 @@ def build(spec: BuildSpec) -> dict[str, Any]:
     document = config_document(spec)
     runtime.check(document, "config.json")
     destinations = [mount["destination"] for mount in document["mounts"]] + [document["process"]["cwd"]]
-    entries = with_directories(tree.image_tree(spec), destinations)
+    entries = tree.image_tree(spec, destinations)
     os.makedirs(spec.out)
     write_tree(entries, os.path.join(spec.out, "rootfs"))
     with open(os.path.join(spec.out, "config.json"), "w", encoding="utf-8") as file:

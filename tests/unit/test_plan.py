@@ -86,3 +86,45 @@ def test_thin_store_paths_are_empty_mount_points():
     entries = by_path(plan.store_paths(["/nix/store/abc-x"], copy=False))
     assert set(entries) == {"nix", "nix/store", "nix/store/abc-x"}
     assert entries["nix/store/abc-x"].kind is plan.Kind.DIRECTORY
+
+
+def collapsed(entries):
+    return by_path(plan.collapse(plan.sorted_plan([plan.directory(""), *entries])))
+
+
+def test_collapse_makes_a_single_package_directory_one_symlink(tmp_path):
+    a = package(tmp_path, "a", {"lib/perl5/A.pm": "a", "lib/perl5/B/C.pm": "c", "bin/a": "a"})
+    b = package(tmp_path, "b", {"bin/b": "b"})
+    entries = collapsed(plan.profile([a, b]))
+    # bin is shared, so it stays a directory of links; lib is a's alone.
+    assert entries["lib"].kind is plan.Kind.SYMLINK and entries["lib"].target == f"{a}/lib"
+    assert not any(path.startswith("lib/") for path in entries)
+    assert entries["bin"].kind is plan.Kind.DIRECTORY
+    assert entries["bin/a"].target == f"{a}/bin/a" and entries["bin/b"].target == f"{b}/bin/b"
+
+
+def test_collapse_keeps_directories_something_else_went_into(tmp_path):
+    a = package(tmp_path, "a", {"etc/a.conf": "a", "etc/ssl/x": "x", "share/doc/a": "a"})
+    added = [plan.file_with_content("etc/passwd", b"root:x:0:0::/:/bin/sh\n"), plan.directory("share/doc/mnt")]
+    entries = collapsed([*plan.profile([a]), *added])
+    assert entries["etc"].kind is plan.Kind.DIRECTORY and entries["etc/passwd"].content
+    assert entries["etc/a.conf"].target == f"{a}/etc/a.conf"
+    assert entries["etc/ssl"].kind is plan.Kind.SYMLINK and entries["etc/ssl"].target == f"{a}/etc/ssl"
+    assert entries["share"].kind is entries["share/doc"].kind is plan.Kind.DIRECTORY
+    assert entries["share/doc/a"].kind is plan.Kind.SYMLINK and "share/doc/mnt" in entries
+
+
+def test_collapse_leaves_out_the_contents_of_a_collapsed_directory_whatever_sorts_between(tmp_path):
+    # In byte order lib-x and lib.d sort between lib and lib/...: they must stay, lib's contents go.
+    a = package(tmp_path, "a", {"lib/x": "x", "lib-x/y": "y", "lib.d/z": "z"})
+    b = package(tmp_path, "b", {"lib.d/w": "w"})
+    entries = collapsed(plan.profile([a, b]))
+    assert entries["lib"].target == f"{a}/lib" and entries["lib-x"].target == f"{a}/lib-x"
+    assert entries["lib.d"].kind is plan.Kind.DIRECTORY and set(entries) >= {"lib.d/z", "lib.d/w"}
+    assert not any(path.startswith(("lib/", "lib-x/")) for path in entries)
+
+
+def test_collapse_never_touches_store_copies_or_the_root(tmp_path):
+    a = package(tmp_path, "a", {"bin/a": "a"})
+    entries = [plan.directory(""), *plan.copy_tree(a, "nix/store/a")]
+    assert plan.collapse(plan.sorted_plan(entries)) == plan.sorted_plan(entries)
