@@ -30,9 +30,11 @@ class Closure:
             lines = text.splitlines()
             index = 0
             while index < len(lines):
-                path, count = lines[index], int(lines[index + 2])
-                references[path] = tuple(sorted(lines[index + 3 : index + 3 + count]))
-                index += 3 + count
+                path, count = lines[index], lines[index + 2] if index + 2 < len(lines) else ""
+                if not count.isdigit() or index + 3 + int(count) > len(lines):
+                    raise Nix2AciError(f"the closure Nix exported is cut or malformed at {path!r}")
+                references[path] = tuple(sorted(lines[index + 3 : index + 3 + int(count)]))
+                index += 3 + int(count)
         return cls(references)
 
     def paths_needed_by(self, roots: Iterable[str]) -> list[str]:

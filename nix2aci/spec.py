@@ -83,5 +83,5 @@ class BuildSpec:
             raise Nix2AciError(f"cannot read the build spec: {error}") from None
         except KeyError as error:
             raise Nix2AciError(f"not a nix2aci build: {error} is missing") from None
-        except (TypeError, ValueError, IndexError) as error:
-            raise Nix2AciError(f"the build spec or a closure file is malformed: {error}") from None
+        except (TypeError, ValueError) as error:
+            raise Nix2AciError(f"the build spec is malformed: {error}") from None
