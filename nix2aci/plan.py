@@ -120,7 +120,7 @@ def store_paths(paths: Iterable[str], *, copy: bool = True) -> Iterator[Entry]:
             yield directory(path.lstrip("/"), 0o555)
 
 
-def profile(packages: Sequence[str], prefer: Sequence[str] = ()) -> list[Entry]:
+class Profile:
     """A merged profile of ``packages`` at the image root, like nixpkgs' buildEnv.
 
     Directories are real and shared; every file or symlink of a package becomes a
@@ -128,52 +128,74 @@ def profile(packages: Sequence[str], prefer: Sequence[str] = ()) -> list[Entry]:
     bin``) is merged as that directory, so it cannot hide another package's files.
     Two packages that provide the same file are an error naming both, unless one
     of them is in ``prefer``: then the one earlier in ``prefer`` provides it.
-    A directory only one package provides names it as its ``source``, so that
-    :func:`collapse` can make it one symlink once nothing else goes into it.
-    Output: the entries, in no particular order.
+
+    ``entries`` ({path: Entry}, in no particular order) is the profile planned so
+    far. A directory only one package provides is planned unopened, as a
+    DIRECTORY whose ``source`` is that package's directory, and opened only when
+    another package's directory meets it or :meth:`reveal` needs to look inside:
+    a package's ``lib`` of thousands of files costs one entry, and
+    :func:`collapse` makes it one symlink.
     """
-    for package in prefer:
-        if package not in packages:
-            raise Nix2AciError(f"prefer: {package} is not one of the packages")
-    preference = {package: index for index, package in enumerate(prefer)}
 
-    def rank(package: str) -> int:
-        return preference.get(package, len(prefer))
+    def __init__(self, packages: Sequence[str], prefer: Sequence[str] = ()) -> None:
+        for package in prefer:
+            if package not in packages:
+                raise Nix2AciError(f"prefer: {package} is not one of the packages")
+        self._preference = {package: index for index, package in enumerate(prefer)}
+        self.entries: dict[str, Entry] = {}
+        self._owners: dict[str, str] = {}
+        # Unopened directory -> (its package, the directories it lies in and itself).
+        self._unopened: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {}
+        for package in packages:
+            for name in sorted(os.listdir(package)):
+                if name not in PROFILE_SKIP:
+                    self._add(package, os.path.join(package, name), name, (directory_identity(package),))
 
-    owners: dict[str, str] = {}
-    entries: dict[str, Entry] = {}
+    def reveal(self, path: str) -> None:
+        """Open the unopened directories ``path`` lies in, so that ``path in entries`` says whether it is planned."""
+        parts = path.split("/")
+        for end in range(1, len(parts)):
+            self._open("/".join(parts[:end]))
 
-    def add(package: str, host: str, path: str, visiting: tuple[tuple[int, int], ...]) -> None:
+    def _rank(self, package: str) -> int:
+        return self._preference.get(package, len(self._preference))
+
+    def _open(self, path: str) -> None:
+        if path in self._unopened:
+            package, visiting = self._unopened.pop(path)
+            host = self.entries[path].source
+            for name in sorted(os.listdir(host)):
+                self._add(package, os.path.join(host, name), f"{path}/{name}", visiting)
+
+    def _add(self, package: str, host: str, path: str, visiting: tuple[tuple[int, int], ...]) -> None:
         # A directory is known by its device and inode, which one stat gives
         # (following symlinks), to stop at a symlink back to a directory being merged.
         identity = directory_identity(host)
         is_directory = identity is not None and identity not in visiting
-        if path in owners:
-            owner = owners[path]
+        if path in self._owners:
+            owner = self._owners[path]
             # Equal ranks: neither is preferred.
-            if is_directory or rank(owner) == rank(package):
+            if is_directory or self._rank(owner) == self._rank(package):
                 raise Nix2AciError(
                     f"packages {owner} and {package} both provide /{path}; "
                     "pick the one to keep with prefer = [ <package> ], or leave one out of packages"
                 )
-            if rank(owner) < rank(package):
+            if self._rank(owner) < self._rank(package):
                 return
-        if is_directory:
-            # A second package's directory at the same path makes it shared.
-            entries[path] = directory(path) if path in entries else directory(path, source=host)
+        if is_directory and path not in self.entries:
+            self.entries[path] = directory(path, source=host)
+            self._unopened[path] = (package, (*visiting, identity))
+        elif is_directory:
+            # Another package's directory is here: open it, then merge this one into it.
+            self._open(path)
+            self.entries[path] = directory(path)
             for name in sorted(os.listdir(host)):
-                add(package, os.path.join(host, name), f"{path}/{name}", (*visiting, identity))
-        elif path in entries and entries[path].kind is Kind.DIRECTORY:
+                self._add(package, os.path.join(host, name), f"{path}/{name}", (*visiting, identity))
+        elif path in self.entries and self.entries[path].kind is Kind.DIRECTORY:
             raise Nix2AciError(f"/{path} is a directory in another package and a file in {package}")
         else:
-            owners[path] = package
-            entries[path] = symlink(path, host)
-
-    for package in packages:
-        for name in sorted(os.listdir(package)):
-            if name not in PROFILE_SKIP:
-                add(package, os.path.join(package, name), name, (directory_identity(package),))
-    return list(entries.values())
+            self._owners[path] = package
+            self.entries[path] = symlink(path, host)
 
 
 def directory_identity(host: str) -> tuple[int, int] | None:
@@ -190,13 +212,18 @@ def sorted_plan(entries: Iterable[Entry]) -> list[Entry]:
 
     Sorting by the path's bytes puts every directory before its contents. The same
     directory may be planned twice (a profile and the store both make ``nix``) only
-    with the same mode and owner; any other repeated path is an error.
+    with the same mode and owner; it then mirrors no package (no ``source``). Any
+    other repeated path is an error.
     """
     by_path: dict[str, Entry] = {}
     for entry in entries:
         seen = by_path.setdefault(entry.path, entry)
-        if seen != entry:
+        if seen == entry:
+            continue
+        shared = attrs.evolve(entry, source=None)
+        if not (seen.kind is entry.kind is Kind.DIRECTORY and attrs.evolve(seen, source=None) == shared):
             raise Nix2AciError(f"/{entry.path} is planned twice, differently: {seen} and {entry}")
+        by_path[entry.path] = shared
     return [by_path[path] for path in sorted(by_path, key=os.fsencode)]
 
 

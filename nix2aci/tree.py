@@ -14,11 +14,32 @@ from .errors import Nix2AciError
 from .spec import BuildSpec
 
 
-def finished(spec: BuildSpec, tree: list[plan.Entry], directories: Iterable[str]) -> list[plan.Entry]:
-    """``tree`` (entries in any order) with the rootfs basics and the user's files of ``spec``,
-    a directory at each absolute path of ``directories`` and its parents where nothing is planned,
-    then sorted, with the profile's single-package directories collapsed into symlinks."""
-    planned = {entry.path: entry for entry in tree}
+class _Planned(dict):
+    """The plan so far, {path: entry}, where the basics and the format look for what is there.
+
+    Asking whether a path is planned first opens the profile's unopened
+    directories on the way to it (:meth:`nix2aci.plan.Profile.reveal`), so a
+    package's file is never taken for missing.
+    """
+
+    def __init__(self, tree: list[plan.Entry], profile: plan.Profile | None) -> None:
+        super().__init__((entry.path, entry) for entry in tree)
+        self.profile = profile
+
+    def __contains__(self, path: object) -> bool:
+        if self.profile is None or not isinstance(path, str):
+            return super().__contains__(path)
+        self.profile.reveal(path)
+        return super().__contains__(path) or path in self.profile.entries
+
+
+def finished(
+    spec: BuildSpec, tree: list[plan.Entry], profile: plan.Profile | None, directories: Iterable[str]
+) -> list[plan.Entry]:
+    """``tree`` and ``profile`` with the rootfs basics and the user's files of ``spec``, a directory
+    at each absolute path of ``directories`` and its parents where nothing is planned, then sorted,
+    with the profile's single-package directories collapsed into symlinks."""
+    planned = _Planned(tree, profile)
     extra = [*basics.entries(spec.rootfs, planned)]
     for path in directories:
         relative = posixpath.normpath(path).lstrip("/")
@@ -26,7 +47,12 @@ def finished(spec: BuildSpec, tree: list[plan.Entry], directories: Iterable[str]
             planned[relative] = plan.directory(relative)
             extra.append(planned[relative])
             relative = posixpath.dirname(relative)
-    return plan.collapse(plan.sorted_plan([*tree, *extra]))
+    if profile is None:
+        return plan.sorted_plan([*tree, *extra])
+    # What goes into a package's directory opens it: the package's own files stay.
+    for entry in extra:
+        profile.reveal(entry.path)
+    return plan.collapse(plan.sorted_plan([*tree, *profile.entries.values(), *extra]))
 
 
 def image_tree(spec: BuildSpec, directories: Iterable[str] = ()) -> list[plan.Entry]:
@@ -47,16 +73,13 @@ def image_tree(spec: BuildSpec, directories: Iterable[str] = ()) -> list[plan.En
                 f"static = true needs a self-contained package, but {package} references {', '.join(others)}; "
                 "build a fat image instead (the default)"
             )
-        return finished(spec, list(plan.copy_tree(package, "")), directories)
+        return finished(spec, list(plan.copy_tree(package, "")), None, directories)
     if spec.mode in ("fat", "thin"):
         closure = spec.closure.paths_needed_by(spec.roots)
         return finished(
             spec,
-            [
-                plan.directory(""),
-                *plan.store_paths(closure, copy=spec.mode == "fat"),
-                *plan.profile(spec.packages, spec.prefer),
-            ],
+            [plan.directory(""), *plan.store_paths(closure, copy=spec.mode == "fat")],
+            plan.Profile(spec.packages, spec.prefer),
             directories,
         )
     raise Nix2AciError(f"unknown build mode {spec.mode!r}: nix2aci builds fat, thin and static images")

@@ -92,6 +92,23 @@ def test_a_file_must_say_what_it_is():
     assert 'mkACI: files."/x" must set exactly one of text, source, symlink or directory = true' in result.stderr
 
 
+def test_a_file_put_into_a_package_directory_keeps_the_package_files():
+    docs = (
+        '(derivation { name = "docs-1"; system = builtins.currentSystem; builder = "${n.pkgs.busybox}/bin/sh";'
+        ' args = [ "-c" "PATH=${n.pkgs.busybox}/bin; mkdir -p $out/share/doc; echo a > $out/share/doc/a" ]; })'
+    )
+    image = f'n.lib.mkACI {{ packages = [ n.pkgs.busybox {docs} ]; name = "docs"; {{files}} }}'
+    # Only docs provides /share: the profile makes it one symlink to docs' share...
+    plain = members(only_aci(Path(nix_build_expression(image.replace("{files}", "")).stdout.split()[-1])))
+    assert plain["rootfs/share"].issym() and plain["rootfs/share"].linkname.endswith("-docs-1/share")
+    # ... and a file of the user's in it makes it a directory again, of docs' links and that file.
+    user_file = 'files."/share/doc/b" = { text = "b"; };'
+    found = members(only_aci(Path(nix_build_expression(image.replace("{files}", user_file)).stdout.split()[-1])))
+    assert found["rootfs/share"].isdir() and found["rootfs/share/doc"].isdir() and found["rootfs/share/doc/b"].isreg()
+    assert found["rootfs/share/doc/a"].linkname.endswith("-docs-1/share/doc/a")
+    assert found["rootfs/bin"].issym() and found["rootfs/bin"].linkname.endswith("-busybox-1.35.0/bin")
+
+
 def test_symlink_loops_are_stored_as_symlinks():
     def package(name: str, script: str) -> str:
         return (

@@ -27,6 +27,14 @@ def by_path(entries):
     return {entry.path: entry for entry in entries}
 
 
+def merged(packages, prefer=(), reveal=()):
+    """The profile's entries by path, after looking into the directories of ``reveal``'s paths."""
+    profile = plan.Profile(packages, prefer)
+    for path in reveal:
+        profile.reveal(path)
+    return profile.entries
+
+
 def test_copy_tree_keeps_symlinks_and_never_follows_loops(tmp_path):
     tree = package(tmp_path, "tzdata", {"zoneinfo/UTC": "utc", "zoneinfo/posix": "-> ."})
     entries = by_path(plan.copy_tree(tree, "share"))
@@ -38,16 +46,19 @@ def test_copy_tree_keeps_symlinks_and_never_follows_loops(tmp_path):
 def test_profile_merges_packages_into_shared_directories(tmp_path):
     a = package(tmp_path, "a", {"bin/a": "a", "share/doc/a": "a"})
     b = package(tmp_path, "b", {"bin/b": "b"})
-    entries = by_path(plan.profile([a, b]))
-    assert entries["bin"].kind is plan.Kind.DIRECTORY
+    entries = merged([a, b])
+    assert entries["bin"].kind is plan.Kind.DIRECTORY and entries["bin"].source is None
     assert entries["bin/a"].target == f"{a}/bin/a"
     assert entries["bin/b"].target == f"{b}/bin/b"
+    # share is a's alone: planned unopened, as a's directory, until something looks inside.
+    assert entries["share"].source == f"{a}/share" and "share/doc" not in entries
+    assert merged([a, b], reveal=["share/doc/a"])["share/doc/a"].target == f"{a}/share/doc/a"
 
 
 def test_directory_symlink_does_not_hide_another_packages_files(tmp_path):
     a = package(tmp_path, "a", {"bin/a": "a", "sbin": "-> bin"})
     b = package(tmp_path, "b", {"sbin/b": "b"})
-    entries = by_path(plan.profile([a, b]))
+    entries = merged([a, b])
     assert entries["sbin"].kind is plan.Kind.DIRECTORY
     assert entries["sbin/a"].target == f"{a}/sbin/a"
     assert entries["sbin/b"].target == f"{b}/sbin/b"
@@ -55,15 +66,16 @@ def test_directory_symlink_does_not_hide_another_packages_files(tmp_path):
 
 def test_profile_symlink_loop_stays_a_symlink(tmp_path):
     a = package(tmp_path, "a", {"share/zoneinfo/UTC": "u", "share/zoneinfo/posix": "-> ."})
-    entries = by_path(plan.profile([a]))
+    entries = merged([a], reveal=["share/zoneinfo/posix/UTC"])
     assert entries["share/zoneinfo/posix"].kind is plan.Kind.SYMLINK
+    assert "share/zoneinfo/posix/UTC" not in entries
 
 
 def test_two_packages_with_the_same_file_are_an_error_naming_both(tmp_path):
     a = package(tmp_path, "a", {"bin/sh": "a"})
     b = package(tmp_path, "b", {"bin/sh": "b"})
     with pytest.raises(Nix2AciError, match=f"packages {a} and {b} both provide /bin/sh"):
-        plan.profile([a, b])
+        plan.Profile([a, b])
 
 
 def test_sorted_plan_orders_by_bytes_and_rejects_conflicting_duplicates():
@@ -76,10 +88,10 @@ def test_sorted_plan_orders_by_bytes_and_rejects_conflicting_duplicates():
 def test_prefer_picks_the_provider_of_a_conflicting_file(tmp_path):
     a = package(tmp_path, "a", {"bin/sh": "a", "bin/a": "a"})
     b = package(tmp_path, "b", {"bin/sh": "b"})
-    assert by_path(plan.profile([a, b], prefer=[b]))["bin/sh"].target == f"{b}/bin/sh"
-    assert by_path(plan.profile([a, b], prefer=[a]))["bin/sh"].target == f"{a}/bin/sh"
+    assert merged([a, b], prefer=[b])["bin/sh"].target == f"{b}/bin/sh"
+    assert merged([a, b], prefer=[a])["bin/sh"].target == f"{a}/bin/sh"
     with pytest.raises(Nix2AciError, match="is not one of the packages"):
-        plan.profile([a], prefer=[b])
+        plan.Profile([a], prefer=[b])
 
 
 def test_thin_store_paths_are_empty_mount_points():
@@ -95,7 +107,7 @@ def collapsed(entries):
 def test_collapse_makes_a_single_package_directory_one_symlink(tmp_path):
     a = package(tmp_path, "a", {"lib/perl5/A.pm": "a", "lib/perl5/B/C.pm": "c", "bin/a": "a"})
     b = package(tmp_path, "b", {"bin/b": "b"})
-    entries = collapsed(plan.profile([a, b]))
+    entries = collapsed(merged([a, b]).values())
     # bin is shared, so it stays a directory of links; lib is a's alone.
     assert entries["lib"].kind is plan.Kind.SYMLINK and entries["lib"].target == f"{a}/lib"
     assert not any(path.startswith("lib/") for path in entries)
@@ -106,7 +118,7 @@ def test_collapse_makes_a_single_package_directory_one_symlink(tmp_path):
 def test_collapse_keeps_directories_something_else_went_into(tmp_path):
     a = package(tmp_path, "a", {"etc/a.conf": "a", "etc/ssl/x": "x", "share/doc/a": "a"})
     added = [plan.file_with_content("etc/passwd", b"root:x:0:0::/:/bin/sh\n"), plan.directory("share/doc/mnt")]
-    entries = collapsed([*plan.profile([a]), *added])
+    entries = collapsed([*merged([a], reveal=[e.path for e in added]).values(), *added])
     assert entries["etc"].kind is plan.Kind.DIRECTORY and entries["etc/passwd"].content
     assert entries["etc/a.conf"].target == f"{a}/etc/a.conf"
     assert entries["etc/ssl"].kind is plan.Kind.SYMLINK and entries["etc/ssl"].target == f"{a}/etc/ssl"
@@ -118,7 +130,7 @@ def test_collapse_leaves_out_the_contents_of_a_collapsed_directory_whatever_sort
     # In byte order lib-x and lib.d sort between lib and lib/...: they must stay, lib's contents go.
     a = package(tmp_path, "a", {"lib/x": "x", "lib-x/y": "y", "lib.d/z": "z"})
     b = package(tmp_path, "b", {"lib.d/w": "w"})
-    entries = collapsed(plan.profile([a, b]))
+    entries = collapsed(merged([a, b]).values())
     assert entries["lib"].target == f"{a}/lib" and entries["lib-x"].target == f"{a}/lib-x"
     assert entries["lib.d"].kind is plan.Kind.DIRECTORY and set(entries) >= {"lib.d/z", "lib.d/w"}
     assert not any(path.startswith(("lib/", "lib-x/")) for path in entries)
@@ -128,3 +140,10 @@ def test_collapse_never_touches_store_copies_or_the_root(tmp_path):
     a = package(tmp_path, "a", {"bin/a": "a"})
     entries = [plan.directory(""), *plan.copy_tree(a, "nix/store/a")]
     assert plan.collapse(plan.sorted_plan(entries)) == plan.sorted_plan(entries)
+
+
+def test_a_directory_looked_into_and_left_alone_is_still_one_symlink(tmp_path):
+    a = package(tmp_path, "a", {"etc/passwd": "root", "etc/hosts": "localhost"})
+    entries = merged([a], reveal=["etc/passwd"])
+    assert entries["etc/passwd"].target == f"{a}/etc/passwd"
+    assert collapsed(entries.values())["etc"].target == f"{a}/etc"
