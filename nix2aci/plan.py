@@ -123,9 +123,10 @@ def store_paths(paths: Iterable[str], *, copy: bool = True) -> Iterator[Entry]:
 class Profile:
     """A merged profile of ``packages`` at the image root, like nixpkgs' buildEnv.
 
-    Directories are real and shared; every file or symlink of a package becomes a
-    symlink to it in the store. A package's symlink to a directory (``sbin ->
-    bin``) is merged as that directory, so it cannot hide another package's files.
+    Directories that several packages provide are real and shared; every file or
+    symlink of a package in them becomes a symlink to it in the store. A package's
+    symlink to a directory (``sbin -> bin``) is merged as that directory, so it
+    cannot hide another package's files.
     Two packages that provide the same file are an error naming both, unless one
     of them is in ``prefer``: then the one earlier in ``prefer`` provides it.
 
