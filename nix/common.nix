@@ -3,9 +3,13 @@
 rec {
   platforms = import ./platforms.nix;
 
-  # What a package calls itself: nixpkgs' pname/version, else its derivation name.
+  # What a package calls itself: nixpkgs' pname/version, else its derivation
+  # name, else the name of its store path (a plain path, such as builtins.toFile's).
   packageName = package:
-    let parsed = builtins.parseDrvName (package.name or (baseNameOf (toString package)));
+    let
+      base = builtins.unsafeDiscardStringContext (baseNameOf (toString package));
+      storeName = if builtins.match "[0-9a-z]{32}-.*" base != null then builtins.substring 33 (-1) base else base;
+      parsed = builtins.parseDrvName (package.name or storeName);
     in {
       name = package.pname or parsed.name;
       version = package.version or parsed.version;

@@ -6,6 +6,7 @@ Input: a :class:`~nix2aci.spec.BuildSpec`. Output: a sorted plan (see
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Iterable
 
@@ -65,6 +66,12 @@ def image_tree(spec: BuildSpec, directories: Iterable[str] = ()) -> list[plan.En
     and ``directories`` (absolute paths the format needs to be directories in the
     image, such as mount points) are made where nothing is planned.
     """
+    for package in spec.packages:
+        if not os.path.isdir(package):
+            raise Nix2AciError(
+                f"packages: {package} is not a directory; packages are merged into the image's root, "
+                "so each must be a directory (put a single file in with files.<path>.source)"
+            )
     if spec.mode == "static":
         (package,) = spec.packages
         others = [path for path in spec.closure.paths_needed_by([package]) if path != package]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import nix_eval_error, nix_eval_json
+from conftest import nix_build_expression, nix_eval_error, nix_eval_json
 
 pytestmark = pytest.mark.slow
 
@@ -59,3 +59,13 @@ def test_default_name_and_version_come_from_the_first_package():
 def test_the_library_works_from_any_expression():
     path = nix_eval_json('(n.lib.mkACI { packages = [ n.pkgs.hello ]; exec = [ "/bin/hello" ]; }).drvPath')
     assert path.startswith("/nix/store/") and path.endswith("-aci-hello-1.0.drv")
+
+
+def test_a_plain_store_path_package_is_named_after_it_and_must_be_a_directory():
+    package = 'builtins.toFile "notes-2.1" "a file, not a directory"'
+    spec = nix_eval_json(f"(n.lib.mkACI {{ packages = [ ({package}) ]; }}).nix2aci.image")
+    assert (spec["name"], spec["version"]) == ("notes", "2.1")
+    result = nix_build_expression(f"n.lib.mkACI {{ packages = [ ({package}) ]; }}", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "nix2aci: error: packages: /nix/store/" in result.stderr
+    assert "-notes-2.1 is not a directory; packages are merged into the image's root" in result.stderr
