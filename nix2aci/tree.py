@@ -31,7 +31,9 @@ class _Planned(dict):
         if self.profile is None or not isinstance(path, str):
             return super().__contains__(path)
         self.profile.reveal(path)
-        return super().__contains__(path) or path in self.profile.entries
+        if not super().__contains__(path) and path in self.profile.entries:
+            self[path] = self.profile.entries[path]
+        return super().__contains__(path)
 
 
 def finished(
