@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import json
 import os
 import posixpath
 import re
 import tarfile
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -172,18 +174,12 @@ def build(spec: BuildSpec) -> AciResult:
     image = {**spec.image, "env": basics.environment(spec.rootfs, spec.image["env"])}
     manifest = ImageManifest.from_json(manifest_document(image, host_mounts))
     manifest_bytes = (json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
-    entries = [
-        plan.file_with_content("manifest", manifest_bytes),
-        *(entry.under("rootfs") for entry in tree.image_tree(spec)),
-    ]
+    rootfs = (entry.under("rootfs") for entry in tree.image_tree(spec))
     path = os.path.join(spec.out, file_name(manifest))
     layout = Layout(path)
-    for entry in entries:
-        layout.add(entry.path, entry.kind)
-    if problems := layout.finish():
-        raise problems[0]
     os.makedirs(spec.out, exist_ok=True)
     with open(path, "wb") as output:
+        entries = layout.checked(itertools.chain([plan.file_with_content("manifest", manifest_bytes)], rootfs))
         summary = write_archive(entries, output, compression=spec.compression, level=spec.compression_level)
     image_id = f"sha512-{summary.uncompressed_digest}"
     with open(f"{path}.id", "w", encoding="ascii") as id_file:
@@ -248,6 +244,19 @@ class Layout:
         elif name == "rootfs" and kind is not plan.Kind.DIRECTORY:
             self.problems.append(SpecError(where, "rootfs must be a directory"))
         return name
+
+    def checked(self, entries: Iterable[plan.Entry]) -> Iterator[plan.Entry]:
+        """``entries``, each checked as it passes: the first problem is raised, before the entry goes on.
+
+        The end of ``entries`` checks what must have come (:meth:`finish`).
+        """
+        for entry in entries:
+            self.add(entry.path, entry.kind)
+            if self.problems:
+                raise self.problems[0]
+            yield entry
+        if problems := self.finish():
+            raise problems[0]
 
     def finish(self) -> list[SpecError]:
         """All problems, including the required members that never came."""

@@ -9,7 +9,7 @@ their modes and owners, which go into the tar headers: no root, fakeroot or VM
 is needed to build them.
 
 What packages provide wins over the basics; a user's file that clashes with a
-package's is an error (see :func:`nix2aci.plan.sorted_plan`).
+package's is an error (see :func:`nix2aci.plan.merged`).
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def _file(path: str, description: dict[str, Any]) -> plan.Entry:
     return attrs.evolve(entry, uid=description["uid"], gid=description["gid"])
 
 
-def entries(rootfs: dict[str, Any], planned: dict[str, plan.Entry]) -> Iterator[plan.Entry]:
-    """The basics missing from ``planned`` ({path: entry}), the user's files, and the directories they need."""
+def entries(rootfs: dict[str, Any], planned: plan.Planned) -> Iterator[plan.Entry]:
+    """The basics missing from ``planned``, the user's files, and the directories they need."""
     wanted: list[plan.Entry] = []
     if rootfs["users"]:
         passwd, group = _accounts(rootfs)
@@ -97,7 +97,7 @@ def entries(rootfs: dict[str, Any], planned: dict[str, plan.Entry]) -> Iterator[
         yield entry
 
 
-def _parents(path: str, planned: dict[str, plan.Entry]) -> Iterator[plan.Entry]:
+def _parents(path: str, planned: plan.Planned) -> Iterator[plan.Entry]:
     """Directories for the missing parents of ``path``, outermost first."""
     parent = posixpath.dirname(path)
     missing = []
@@ -105,8 +105,9 @@ def _parents(path: str, planned: dict[str, plan.Entry]) -> Iterator[plan.Entry]:
         missing.append(parent)
         parent = posixpath.dirname(parent)
     for directory in reversed(missing):
-        planned[directory] = plan.directory(directory)
-        yield planned[directory]
+        entry = plan.directory(directory)
+        planned[directory] = entry
+        yield entry
 
 
 def environment(rootfs: dict[str, Any], env: dict[str, str]) -> dict[str, str]:

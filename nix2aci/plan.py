@@ -9,6 +9,7 @@ image format it serves.
 from __future__ import annotations
 
 import enum
+import heapq
 import os
 import posixpath
 import stat
@@ -83,41 +84,76 @@ def symlink(path: str, target: str) -> Entry:
     return Entry(path, Kind.SYMLINK, 0o777, target=target)
 
 
-def copy_tree(source: str, path: str) -> Iterator[Entry]:
-    """Entries for the host tree at ``source`` placed at ``path`` in the image.
+def sort_key(entry: Entry) -> bytes:
+    """The order of a plan: the path's bytes, which put every directory before its contents."""
+    return os.fsencode(entry.path)
 
-    Symlinks are kept as symlinks and never followed, so loops such as
-    ``posix -> .`` cost one entry. Hardlinks become independent regular files:
-    whether the host store was optimised must not change the image. Modes come
-    from the host (the store's are already normalised); owners are root's.
+
+def copy_tree(source: str, path: str) -> Iterator[Entry]:
+    """Entries for the host tree at ``source`` placed at ``path`` in the image, in plan order.
+
+    Generated as the tree is walked: a closure of any number of files costs the
+    memory of one directory's names per level. Symlinks are kept as symlinks and
+    never followed, so loops such as ``posix -> .`` cost one entry. Hardlinks
+    become independent regular files: whether the host store was optimised must
+    not change the image. Modes come from the host (the store's are already
+    normalised); owners are root's.
     """
+    entry = _host_entry(source, path)
+    yield entry
+    if entry.kind is Kind.DIRECTORY:
+        yield from _directory_contents(source, path)
+
+
+def _host_entry(source: str, path: str) -> Entry:
+    """The entry of the one host file ``source`` at ``path``; directories without their contents."""
     info = os.lstat(source)
     permissions = stat.S_IMODE(info.st_mode)
     if stat.S_ISLNK(info.st_mode):
-        yield symlink(path, os.readlink(source))
-    elif stat.S_ISREG(info.st_mode):
-        yield Entry(path, Kind.FILE, permissions, source=source, size=info.st_size)
-    elif stat.S_ISDIR(info.st_mode):
-        yield Entry(path, Kind.DIRECTORY, permissions)
-        for name in sorted(os.listdir(source)):
-            yield from copy_tree(os.path.join(source, name), f"{path}/{name}" if path else name)
-    else:
-        raise Nix2AciError(f"{source}: only directories, regular files and symlinks can go into an image")
+        return symlink(path, os.readlink(source))
+    if stat.S_ISREG(info.st_mode):
+        return Entry(path, Kind.FILE, permissions, source=source, size=info.st_size)
+    if stat.S_ISDIR(info.st_mode):
+        return Entry(path, Kind.DIRECTORY, permissions)
+    raise Nix2AciError(f"{source}: only directories, regular files and symlinks can go into an image")
 
 
-def store_paths(paths: Iterable[str], *, copy: bool = True) -> Iterator[Entry]:
-    """Entries for store paths at the same place in the image.
+def _directory_contents(source: str, path: str) -> Iterator[Entry]:
+    """Everything below the host directory ``source``, placed below ``path``, in plan order.
 
-    With ``copy`` the paths' whole trees; without, only an empty directory for
-    each, where the path will be mounted from the host (thin images).
+    A subdirectory ``d`` comes where ``d`` sorts, its contents where ``d/`` does:
+    a sibling such as ``d-1`` sorts between the two.
     """
-    yield directory("nix")
-    yield directory("nix/store")
-    for path in paths:
-        if copy:
-            yield from copy_tree(path, path.lstrip("/"))
+    pieces = []  # (sort key, the entry, or the host directory whose contents go there, and its path)
+    for name in os.listdir(source):
+        host, child = os.path.join(source, name), f"{path}/{name}" if path else name
+        entry = _host_entry(host, child)
+        pieces.append((os.fsencode(name), entry, None))
+        if entry.kind is Kind.DIRECTORY:
+            pieces.append((os.fsencode(name) + b"/", host, child))
+    for _, piece, child in sorted(pieces, key=lambda item: item[0]):
+        if child is None:
+            yield piece
         else:
-            yield directory(path.lstrip("/"), 0o555)
+            yield from _directory_contents(piece, child)
+
+
+def store_copies(paths: Iterable[str]) -> Iterator[Entry]:
+    """The whole trees of ``paths`` (sorted store paths) at the same place in the image, in plan order.
+
+    The image's ``nix`` and ``nix/store`` directories are not among them (see :data:`STORE_DIRECTORIES`).
+    """
+    for path in paths:
+        yield from copy_tree(path, path.lstrip("/"))
+
+
+def mount_points(paths: Iterable[str]) -> list[Entry]:
+    """An empty directory for each store path in ``paths``, where a thin image mounts the host's copy."""
+    return [directory(path.lstrip("/"), 0o555) for path in paths]
+
+
+# The directories every image with store paths has; explicit, as tar members should be.
+STORE_DIRECTORIES = (directory("nix"), directory("nix/store"))
 
 
 class Profile:
@@ -199,6 +235,53 @@ class Profile:
             self.entries[path] = symlink(path, host)
 
 
+class Planned:
+    """Where the basics and the formats look up what an image holds, while it is still being planned.
+
+    ``entries``: what is planned as entries ({path: Entry}); ``profile``: the
+    merged profile, whose unopened directories a lookup opens on the way to the
+    path; ``copies`` ({image path: host path}): trees that are copied as they are
+    (store paths, a static image's package), looked up on the host without
+    planning them. Setting a path plans an entry there.
+    """
+
+    def __init__(
+        self, entries: Iterable[Entry], profile: Profile | None = None, copies: dict[str, str] | None = None
+    ) -> None:
+        self.entries = {entry.path: entry for entry in entries}
+        self.profile = profile
+        self.copies = copies or {}
+
+    def __contains__(self, path: str) -> bool:
+        if path in self.entries:
+            return True
+        if self.profile is not None:
+            self.profile.reveal(path)
+            if path in self.profile.entries:
+                return True
+        return any(
+            _host_has(host, path[len(root) + 1 :] if root else path)
+            for root, host in self.copies.items()
+            if path == root or path.startswith(f"{root}/" if root else "")
+        )
+
+    def __setitem__(self, path: str, entry: Entry) -> None:
+        self.entries[path] = entry
+
+
+def _host_has(root: str, relative: str) -> bool:
+    """Whether :func:`copy_tree` of ``root`` has an entry at ``relative``: it exists and lies in no symlink."""
+    host = root
+    try:
+        for part in [part for part in relative.split("/") if part]:
+            if not stat.S_ISDIR(os.lstat(host).st_mode):
+                return False
+            host = os.path.join(host, part)
+    except OSError:
+        return False
+    return os.path.lexists(host)
+
+
 def directory_identity(host: str) -> tuple[int, int] | None:
     """(device, inode) of the directory ``host`` is or links to; None for anything else or a dangling link."""
     try:
@@ -209,23 +292,37 @@ def directory_identity(host: str) -> tuple[int, int] | None:
 
 
 def sorted_plan(entries: Iterable[Entry]) -> list[Entry]:
-    """The entries sorted by path, each path once.
+    """The entries sorted into plan order, each path once (see :func:`merged`)."""
+    return list(merged(sorted(entries, key=sort_key)))
 
-    Sorting by the path's bytes puts every directory before its contents. The same
-    directory may be planned twice (a profile and the store both make ``nix``) only
-    with the same mode and owner; it then mirrors no package (no ``source``). Any
-    other repeated path is an error.
+
+def merged(*streams: Iterable[Entry]) -> Iterator[Entry]:
+    """The entries of ``streams``, each in plan order, as one stream in plan order, each path once.
+
+    The same directory may be planned twice (a profile and the store both make
+    ``nix``) only with the same mode and owner; it then mirrors no package (no
+    ``source``). Any other repeated path is an error.
     """
-    by_path: dict[str, Entry] = {}
-    for entry in entries:
-        seen = by_path.setdefault(entry.path, entry)
-        if seen == entry:
+    previous: Entry | None = None
+    for entry in heapq.merge(*streams, key=sort_key):
+        if previous is not None and entry.path == previous.path:
+            previous = _one_of(previous, entry)
             continue
-        shared = attrs.evolve(entry, source=None)
-        if not (seen.kind is entry.kind is Kind.DIRECTORY and attrs.evolve(seen, source=None) == shared):
-            raise Nix2AciError(f"/{entry.path} is planned twice, differently: {seen} and {entry}")
-        by_path[entry.path] = shared
-    return [by_path[path] for path in sorted(by_path, key=os.fsencode)]
+        if previous is not None:
+            yield previous
+        previous = entry
+    if previous is not None:
+        yield previous
+
+
+def _one_of(seen: Entry, entry: Entry) -> Entry:
+    """The one entry that stands for ``seen`` and ``entry``, planned at the same path."""
+    if seen == entry:
+        return seen
+    shared = attrs.evolve(entry, source=None)
+    if not (seen.kind is entry.kind is Kind.DIRECTORY and attrs.evolve(seen, source=None) == shared):
+        raise Nix2AciError(f"/{entry.path} is planned twice, differently: {seen} and {entry}")
+    return shared
 
 
 def collapse(entries: Sequence[Entry]) -> list[Entry]:

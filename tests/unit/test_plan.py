@@ -95,9 +95,35 @@ def test_prefer_picks_the_provider_of_a_conflicting_file(tmp_path):
 
 
 def test_thin_store_paths_are_empty_mount_points():
-    entries = by_path(plan.store_paths(["/nix/store/abc-x"], copy=False))
-    assert set(entries) == {"nix", "nix/store", "nix/store/abc-x"}
-    assert entries["nix/store/abc-x"].kind is plan.Kind.DIRECTORY
+    (entry,) = plan.mount_points(["/nix/store/abc-x"])
+    assert (entry.path, entry.kind, entry.mode) == ("nix/store/abc-x", plan.Kind.DIRECTORY, 0o555)
+
+
+def test_copy_tree_walks_in_plan_order_whatever_sorts_between_a_directory_and_its_contents(tmp_path):
+    # In byte order a-1 and a.d sort between a and a/...; copy_tree yields them there, as it walks.
+    tree = package(tmp_path, "t", {"a/x": "x", "a-1": "1", "a.d/y": "y", "b": "b", "a/c/z": "z"})
+    paths = [entry.path for entry in plan.copy_tree(tree, "nix/store/t")]
+    assert paths == sorted(paths, key=os.fsencode)
+    assert paths == [entry.path for entry in plan.sorted_plan(plan.copy_tree(tree, "nix/store/t"))]
+    assert paths[:4] == ["nix/store/t", "nix/store/t/a", "nix/store/t/a-1", "nix/store/t/a.d"]
+
+
+def test_merged_streams_keep_plan_order_and_one_entry_a_path():
+    first = [plan.directory("nix"), plan.directory("nix/store"), plan.symlink("nix/z", "/x")]
+    second = [plan.directory("nix", source="/nix/store/p/nix"), plan.directory("nix/store/p", 0o555)]
+    entries = list(plan.merged(first, second))
+    assert [e.path for e in entries] == ["nix", "nix/store", "nix/store/p", "nix/z"]
+    assert entries[0] == plan.directory("nix")  # planned by both: mirrors no package
+    with pytest.raises(Nix2AciError, match="/nix/z is planned twice, differently"):
+        list(plan.merged(first, [plan.directory("nix/z")]))
+
+
+def test_planned_looks_into_copied_trees_without_following_their_symlinks(tmp_path):
+    tree = package(tmp_path, "t", {"bin/sh": "sh", "lib": "-> bin"})
+    planned = plan.Planned([plan.directory("")], copies={"nix/store/t": tree})
+    assert "nix/store/t" in planned and "nix/store/t/bin/sh" in planned and "nix/store/t/lib" in planned
+    assert "nix/store/t/lib/sh" not in planned and "nix/store/t/bin/bash" not in planned
+    assert "nix/store/u/bin/sh" not in planned
 
 
 def collapsed(entries):
