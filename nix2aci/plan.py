@@ -1,9 +1,11 @@
 """Plans: what an image's file tree holds, as data.
 
-A plan is a sorted list of :class:`Entry` (path in the image, kind, mode, owner,
-and where the bytes come from). Fat, static and profile layouts are ways of
-making one; the archive writer turns one into tar bytes without knowing what
-image format it serves.
+A plan is a stream of :class:`Entry` (path in the image, kind, mode, owner,
+and where the bytes come from) in plan order: by the bytes of the path, each
+path once. Fat, static and profile layouts are ways of making one; the archive
+writer turns one into tar bytes without knowing what image format it serves.
+Trees copied from the host are generated while they are written, so a plan
+holds in memory only what nix2aci makes itself (profile, basics, directories).
 """
 
 from __future__ import annotations
