@@ -186,9 +186,10 @@ class Profile:
         # Unopened directory -> (its package, the directories it lies in and itself).
         self._unopened: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {}
         for package in packages:
+            visiting = (directory_identity(package),)
             for name in sorted(os.listdir(package)):
                 if name not in PROFILE_SKIP:
-                    self._add(package, os.path.join(package, name), name, (directory_identity(package),))
+                    self._add(package, os.path.join(package, name), name, visiting)
 
     def reveal(self, path: str) -> None:
         """Open the unopened directories ``path`` lies in, so that ``path in entries`` says whether it is planned."""
