@@ -92,21 +92,8 @@ def entries(rootfs: dict[str, Any], planned: plan.Planned) -> Iterator[plan.Entr
     added = {entry.path for entry in wanted if entry.path not in planned}
     user_files = [_file(path, rootfs["files"][path]) for path in sorted(rootfs["files"])]
     for entry in [*(entry for entry in wanted if entry.path in added), *user_files]:
-        yield from _parents(entry.path, planned)
+        yield from planned.make_directories(posixpath.dirname(entry.path))
         planned[entry.path] = entry
-        yield entry
-
-
-def _parents(path: str, planned: plan.Planned) -> Iterator[plan.Entry]:
-    """Directories for the missing parents of ``path``, outermost first."""
-    parent = posixpath.dirname(path)
-    missing = []
-    while parent and parent not in planned:
-        missing.append(parent)
-        parent = posixpath.dirname(parent)
-    for directory in reversed(missing):
-        entry = plan.directory(directory)
-        planned[directory] = entry
         yield entry
 
 

@@ -271,6 +271,17 @@ class Planned:
     def __setitem__(self, path: str, entry: Entry) -> None:
         self.entries[path] = entry
 
+    def make_directories(self, path: str) -> list[Entry]:
+        """Plan a directory at ``path`` and at each of its parents where nothing is; return them, outermost first."""
+        missing = []
+        while path and path not in self:
+            missing.append(path)
+            path = posixpath.dirname(path)
+        made = [directory(parent) for parent in reversed(missing)]
+        for entry in made:
+            self[entry.path] = entry
+        return made
+
 
 def _host_has(root: str, relative: str) -> bool:
     """Whether :func:`copy_tree` of ``root`` has an entry at ``relative``: it exists and lies in no symlink."""

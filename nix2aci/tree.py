@@ -68,11 +68,7 @@ def _finished(
     lookup = plan.Planned(planned, profile, copies)
     extra = list(basics.entries(spec.rootfs, lookup))
     for path in directories:
-        relative = posixpath.normpath(path).lstrip("/")
-        while relative and relative not in lookup:
-            lookup[relative] = plan.directory(relative)
-            extra.append(lookup.entries[relative])
-            relative = posixpath.dirname(relative)
+        extra += lookup.make_directories(posixpath.normpath(path).lstrip("/"))
     if profile is None:
         return plan.merged(plan.sorted_plan([*planned, *extra]), copied)
     # What goes into a package's directory opens it: the package's own files stay.
