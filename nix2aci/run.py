@@ -26,7 +26,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from . import aci
+from . import unpack
 from .appc import ImageManifest
 from .errors import Nix2AciError
 from .oci import runtime
@@ -94,54 +93,6 @@ class RunRequest:
     env: tuple[tuple[str, str], ...] = ()
     volumes: tuple[Volume, ...] = ()
     allow_setuid: bool = False
-
-
-def check_image(request: RunRequest) -> ImageManifest:
-    """The manifest of a valid, safe image; raises before anything is written.
-
-    Refused: invalid ACIs (unsafe names included, see :class:`nix2aci.aci.Layout`);
-    devices and FIFOs; hard links to anything but an earlier regular file of the
-    rootfs; members under a symlink of the archive (they would be written
-    wherever it points); set-uid and set-gid files unless ``allow_setuid``.
-    """
-    manifest, problems = aci.validate_archive(request.image)
-    if problems:
-        raise Nix2AciError(f"{request.image} is not a valid ACI: {problems[0]}")
-    files: set[str] = set()
-    symlinks: set[str] = set()
-    with tarfile.open(request.image, "r:*") as tar:
-        for member in tar:
-            name = aci.clean_name(member.name)
-            where = f"{request.image}: {member.name}"
-            parents = [posixpath.dirname(name)]
-            while parents[-1]:
-                parents.append(posixpath.dirname(parents[-1]))
-            if symlinks.intersection(parents):
-                raise Nix2AciError(
-                    f"{where} lies under a symlink of the archive; it could be written outside the image"
-                )
-            if member.islnk() and aci.clean_name(member.linkname) not in files:
-                raise Nix2AciError(f"{where} is a hard link to {member.linkname!r}, not to a file of the image")
-            if not (member.isdir() or member.isreg() or member.issym() or member.islnk()):
-                raise Nix2AciError(
-                    f"{where} is a device or FIFO; nix2aci run unpacks only files, directories and links"
-                )
-            if member.mode & 0o6000 and not request.allow_setuid:
-                raise Nix2AciError(f"{where} is set-uid or set-gid; pass --allow-setuid to run such an image")
-            if member.issym():
-                symlinks.add(name)
-            elif member.isreg():
-                files.add(name)
-    return manifest
-
-
-def unpack(image: str, bundle: str) -> None:
-    """Extract the rootfs of a checked ``image`` into ``bundle/rootfs``, owners and modes kept."""
-    with tarfile.open(image, "r:*") as tar:
-        members = [member for member in tar if aci.clean_name(member.name).split("/", 1)[0] == "rootfs"]
-        # The members were vetted by check_image; Python >= 3.12 wants that said.
-        trusted = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
-        tar.extractall(bundle, members=members, numeric_owner=True, **trusted)
 
 
 @attrs.frozen
@@ -306,13 +257,13 @@ def run(request: RunRequest) -> int:
     """Run the app of ``request.image``; return its exit status."""
     if shutil.which("runc") is None:
         raise Nix2AciError("runc is not installed (./scripts/setup installs it)")
-    manifest = check_image(request)
+    manifest = unpack.check_image(request.image, request.allow_setuid)
     if manifest.app is None:
         raise Nix2AciError(f"{request.image} has no app to run")
     # Checked before anything is unpacked: a missing volume is the user's to fix.
     mounts = volume_mounts(manifest, request)
     with tempfile.TemporaryDirectory(prefix="nix2aci-run-") as bundle:
-        unpack(request.image, bundle)
+        unpack.unpack(request.image, bundle)
         config = runtime_config(manifest, request, mounts, os.path.join(bundle, "rootfs"))
         with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as file:
             json.dump(config, file, indent=2)
