@@ -85,20 +85,21 @@ class Judge:
     set-gid only passes its group on).
     """
 
-    def __init__(self, layout: aci.Layout, allow_setuid: bool) -> None:
+    def __init__(self, shown: str, layout: aci.Layout, allow_setuid: bool) -> None:
+        self.shown = shown
         self.layout = layout
         self.allow_setuid = allow_setuid
         self._files: set[bytes] = set()
         self._symlinks: set[bytes] = set()
 
     def refusal(self, member: tarfile.TarInfo) -> str | None:
-        """Why ``member`` is refused (a message naming it and the rule), None when it may be unpacked."""
-        where = f"member {member.name!r}"
+        """Why ``member`` is refused (a message naming the image, the member and the rule), None when it may be."""
+        where = f"{self.shown}: member {member.name!r}"
         problem = name_problem(member.name)
         if problem is not None:
             return f"{where} {problem}"
         if self.layout.problems:
-            return f"not a valid ACI: {self.layout.problems[0]}"
+            return f"{self.shown} is not a valid ACI: {self.layout.problems[0]}"
         if (member.issym() or member.islnk()) and "\0" in member.linkname:
             return f"{where} is a link whose target has a NUL byte"
         if member.islnk():
@@ -310,7 +311,7 @@ def unpack_image(file: BinaryIO, shown: str, bundle: str, *, allow_setuid: bool 
     raw = _Digesting(file)
     layout = aci.Layout(shown)
     members = aci.AciMembers(raw, layout)
-    judge = Judge(layout, allow_setuid)
+    judge = Judge(shown, layout, allow_setuid)
     bundle_fd = os.open(bundle, _DIRECTORY_FLAGS)
     try:
         os.mkdir("rootfs", 0o700, dir_fd=bundle_fd)
@@ -340,7 +341,7 @@ def _unpack_members(members: aci.AciMembers, judge: Judge, extractor: Extractor,
     for member in members:
         refusal = judge.refusal(member)
         if refusal is not None:
-            raise Nix2AciError(f"{shown}: {refusal}")
+            raise Nix2AciError(refusal)
         try:
             extractor.add(member, members.contents(member))
         except (_Refused, OSError, ValueError, OverflowError) as error:
