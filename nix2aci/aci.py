@@ -204,8 +204,8 @@ def clean_name(name: str) -> str:
     return posixpath.normpath(name) if name else ""
 
 
-def _name_key(name: str) -> bytes:
-    """A 16-byte digest standing for a cleaned name in the set of names seen (a fraction of its memory)."""
+def name_key(name: str) -> bytes:
+    """A 16-byte digest standing for a name in a set of names seen (a fraction of its memory)."""
     return hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=16).digest()
 
 
@@ -237,7 +237,7 @@ class Layout:
             return None
         if name.split("/", 1)[0] not in ("manifest", "rootfs"):
             self.problems.append(SpecError(where, "only manifest and rootfs/... may be in an ACI"))
-        key = _name_key(name)
+        key = name_key(name)
         if key in self.seen:
             self.problems.append(SpecError(where, "duplicate entry (the archive must have each name once)"))
         self.seen.add(key)
@@ -262,7 +262,7 @@ class Layout:
 
     def finish(self) -> list[SpecError]:
         """All problems, including the required members that never came."""
-        missing = [name for name in ("manifest", "rootfs") if _name_key(name) not in self.seen]
+        missing = [name for name in ("manifest", "rootfs") if name_key(name) not in self.seen]
         return self.problems + [SpecError("", f"an ACI must contain {name}") for name in missing]
 
 

@@ -61,18 +61,12 @@ def name_problem(name: str) -> str | None:
         return "is an absolute name; names must be relative to the archive's top"
     for part in name.split("/"):
         if part in ("", ".", ".."):
-            return (
-                f"has a {part!r} component; nix2aci run takes names as written, without empty, '.' or '..'"
-                " components (make the archive from inside its directory: tar -C DIR -cf X.aci manifest rootfs)"
-            )
+            # A leading ./ is what `tar -C DIR -cf X.aci .` writes: say how to do without it.
+            hint = " (make the archive with: tar -C DIR -cf X.aci manifest rootfs)" if part == "." else ""
+            return f"has a {part!r} component; nix2aci run takes names as written, without empty, '.' or '..'{hint}"
         if len(os.fsencode(part)) > NAME_MAX:
             return f"has a component of over {NAME_MAX} bytes, longer than a file system takes"
     return None
-
-
-def _name_key(name: str) -> bytes:
-    """A small digest standing for a name in the sets of names seen."""
-    return hashlib.blake2b(os.fsencode(name), digest_size=16).digest()
 
 
 class Judge:
@@ -100,13 +94,13 @@ class Judge:
             return f"{where} {problem}"
         if self.layout.problems:
             return f"{self.shown} is not a valid ACI: {self.layout.problems[0]}"
-        if (member.issym() or member.islnk()) and "\0" in member.linkname:
-            return f"{where} is a link whose target has a NUL byte"
+        if member.issym() and "\0" in member.linkname:
+            return f"{where} is a symlink whose target has a NUL byte"
         if member.islnk():
             problem = name_problem(member.linkname)
             if problem is not None:
                 return f"{where} is a hard link whose target {member.linkname!r} {problem}"
-            if _name_key(member.linkname) not in self._files:
+            if aci.name_key(member.linkname) not in self._files:
                 return f"{where} is a hard link to {member.linkname!r}, not to an earlier regular file of the image"
         elif not (member.isdir() or member.isreg() or member.issym()):
             return f"{where} is a device or FIFO; nix2aci run unpacks only files, directories and links"
@@ -114,13 +108,13 @@ class Judge:
             return f"{where} is set-uid or set-gid; pass --allow-setuid to run such an image"
         parent = posixpath.dirname(member.name)
         while parent:
-            if _name_key(parent) in self._symlinks:
+            if aci.name_key(parent) in self._symlinks:
                 return f"{where} lies under the archive's symlink {parent!r}; it could be written outside the image"
             parent = posixpath.dirname(parent)
         if member.issym():
-            self._symlinks.add(_name_key(member.name))
+            self._symlinks.add(aci.name_key(member.name))
         elif (member.isreg() or member.islnk()) and member.name.startswith("rootfs/"):
-            self._files.add(_name_key(member.name))
+            self._files.add(aci.name_key(member.name))
         return None
 
 
@@ -182,13 +176,13 @@ class Extractor:
         try:
             if member.isreg():
                 self._file(parent, parts[-1], member, contents)
-                self._files.add(_name_key(member.name))
+                self._files.add(aci.name_key(member.name))
             elif member.issym():
                 os.symlink(member.linkname, parts[-1], dir_fd=parent)
                 self._set_metadata(parts[-1], member, dir_fd=parent)
             elif member.islnk():
                 self._hard_link(parent, parts[-1], member.linkname)
-                self._files.add(_name_key(member.name))
+                self._files.add(aci.name_key(member.name))
             else:
                 raise _Refused("only files, directories and links are written")
         finally:
@@ -246,7 +240,7 @@ class Extractor:
     def _hard_link(self, parent: int, name: str, target: str) -> None:
         """Link ``name`` in ``parent`` to ``target``, a regular file written earlier, found without following links."""
         target_parts = _rootfs_parts(target)
-        if not target_parts or _name_key(target) not in self._files:
+        if not target_parts or aci.name_key(target) not in self._files:
             raise _Refused(f"the hard-link target {target!r} is not a regular file written earlier")
         target_parent = self._walk(target_parts[:-1], create=False)
         try:

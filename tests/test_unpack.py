@@ -208,6 +208,15 @@ def test_a_nul_in_a_pax_path_is_refused(tmp_path, canary):
     assert canary.untouched()
 
 
+def test_a_nul_in_a_pax_link_target_is_refused(tmp_path, canary):
+    link, _ = entry("rootfs/l", tarfile.SYMTYPE, link="x")
+    link.pax_headers = {"linkpath": f"{canary.file}\x00"}
+    image = write_aci(tmp_path / "evil.aci", [(link, b"")])
+    with pytest.raises(Nix2AciError, match=r"member 'rootfs/l' is a symlink whose target has a NUL byte$"):
+        unpack_file(image, tmp_path / "bundle")
+    assert canary.untouched()
+
+
 @pytest.mark.parametrize("case", HOSTILE)
 def test_the_extractor_alone_refuses_with_the_checks_switched_off(tmp_path, canary, case, monkeypatch):
     monkeypatch.setattr(unpack.Judge, "refusal", lambda self, member: None)
