@@ -10,6 +10,7 @@ is written.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import itertools
 import json
@@ -18,7 +19,7 @@ import posixpath
 import re
 import tarfile
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 
@@ -31,6 +32,7 @@ from .spec import BuildSpec
 from .unarchive import (
     MAX_HEADER_SIZE,
     MAX_MANIFEST_SIZE,
+    PIECE_SIZE,
     TarStream,
     Unreadable,
     compression_of,
@@ -202,8 +204,8 @@ def clean_name(name: str) -> str:
     return posixpath.normpath(name) if name else ""
 
 
-def _name_key(name: str) -> bytes:
-    """A 16-byte digest standing for a cleaned name in the set of names seen (a fraction of its memory)."""
+def name_key(name: str) -> bytes:
+    """A 16-byte digest standing for a name in a set of names seen (a fraction of its memory)."""
     return hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=16).digest()
 
 
@@ -235,7 +237,7 @@ class Layout:
             return None
         if name.split("/", 1)[0] not in ("manifest", "rootfs"):
             self.problems.append(SpecError(where, "only manifest and rootfs/... may be in an ACI"))
-        key = _name_key(name)
+        key = name_key(name)
         if key in self.seen:
             self.problems.append(SpecError(where, "duplicate entry (the archive must have each name once)"))
         self.seen.add(key)
@@ -260,7 +262,7 @@ class Layout:
 
     def finish(self) -> list[SpecError]:
         """All problems, including the required members that never came."""
-        missing = [name for name in ("manifest", "rootfs") if _name_key(name) not in self.seen]
+        missing = [name for name in ("manifest", "rootfs") if name_key(name) not in self.seen]
         return self.problems + [SpecError("", f"an ACI must contain {name}") for name in missing]
 
 
@@ -288,88 +290,138 @@ class ArchiveReading:
     warnings: tuple[str, ...] = ()
 
 
-def read_aci(path: str) -> ArchiveReading:
-    """Check an ACI's archive rules and read its manifest, in bounded memory.
+# What tarfile raises for an archive it cannot read (the stream itself raises Unreadable or NotChecked).
+_TAR_ERRORS = (tarfile.TarError, ValueError, OverflowError, IndexError, RecursionError, EOFError)
 
-    Input: the path of an ACI (plain tar, gzip, bzip2 or xz). The archive is read
-    once, forward, to its end; raises NotChecked for what nix2aci does not read
-    (over MAX_MEMBERS members, a manifest over MAX_MANIFEST_SIZE or nested deeper
-    than Python parses, headers over MAX_HEADER_SIZE, xz needing over
-    XZ_MEMORY_LIMIT) and OSError when the file cannot be read.
+
+@contextlib.contextmanager
+def _tar_errors() -> Iterator[None]:
+    """Turn what tarfile raises for a damaged archive into Unreadable, with a one-line rule."""
+    try:
+        yield
+    except _TAR_ERRORS as error:
+        if str(error) == "unexpected end of data":  # what tarfile says when a member's contents are cut
+            raise Unreadable("ends in the middle of a member's contents: it is cut short") from None
+        # tarfile lists what it tried over several lines: keep the message on one.
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise Unreadable(f"must be a tar archive, plain or compressed with gzip, bzip2 or xz: {reason}") from None
+
+
+class AciMembers:
+    """The members of an opened ACI, read once, forward, in bounded memory, each seen by a :class:`Layout`.
+
+    Input: a binary file (plain tar, gzip, bzip2 or xz) read from where it is,
+    never seeked. Iterating yields each tar member after ``layout`` has judged it
+    (its problems are in ``layout.problems``); :meth:`contents` reads a regular
+    member's bytes before the next member is asked for. The first regular
+    ``manifest`` is read as it passes (``manifest_bytes``); ``warnings`` collects
+    spec-valid oddities. The iteration ends by checking how the archive ends
+    (and reading compressed data to its end). Raises Unreadable for what is not
+    a readable tar, NotChecked for what nix2aci does not read (over MAX_MEMBERS
+    members, a manifest over MAX_MANIFEST_SIZE, headers over MAX_HEADER_SIZE, xz
+    needing over XZ_MEMORY_LIMIT) and OSError when the file cannot be read.
+    """
+
+    def __init__(self, file: BinaryIO, layout: Layout) -> None:
+        self.layout = layout
+        self.warnings: list[str] = []
+        self.manifest_bytes: bytes | None = None
+        self._file = file
+        self._stream = TarStream(iter(()))
+        self._tar: tarfile.TarFile | None = None
+
+    def __iter__(self) -> Iterator[tarfile.TarInfo]:
+        pieces, compression = uncompressed(self._file)
+        stream = self._stream = TarStream(pieces)
+        head = stream.peek(tarfile.BLOCKSIZE)
+        inner = compression_of(head)
+        if compression is not None and inner is not None:
+            raise Unreadable(f"is compressed twice ({inner} inside {compression}); an ACI is compressed once")
+        if compression is None and is_tar_header(head) and head[257:262] != b"ustar":
+            # actool finds a plain tar by its ustar magic (a compressed one by the compression's).
+            self.warnings.append(
+                "is a v7 tar (its headers have no ustar magic): the spec allows any tar,"
+                " but actool rejects an uncompressed one (unknown image filetype)"
+            )
+        with _tar_errors():  # a TarFile over a stream holds nothing to close
+            tar = self._tar = tarfile.TarFile(fileobj=stream)
+        members = 0
+        while True:
+            stream.budget = MAX_HEADER_SIZE
+            with _tar_errors():
+                member = tar.next()
+            if member is None:
+                break
+            tar.members.clear()  # tarfile keeps every member read; an archive may have millions
+            members += 1
+            if members > MAX_MEMBERS:
+                raise NotChecked(f"it has over {MAX_MEMBERS} members, more than nix2aci reads")
+            name = self.layout.add(member.name, _kind(member))
+            if name == "manifest" and member.isreg() and self.manifest_bytes is None:
+                if member.size > MAX_MANIFEST_SIZE:
+                    raise NotChecked(f"its manifest is over {MAX_MANIFEST_SIZE} bytes, more than nix2aci reads")
+                self.manifest_bytes = b"".join(self.contents(member))
+            yield member
+        with _tar_errors():
+            end = end_problem(tar, stream, members)
+        if end is not None:
+            raise Unreadable(end)
+        if compression is not None:
+            stream.drain()
+
+    def contents(self, member: tarfile.TarInfo) -> Iterator[bytes]:
+        """The bytes of the regular ``member`` just yielded, in pieces of at most PIECE_SIZE."""
+        assert self._tar is not None, "contents() is for a member the iteration yielded"
+        self._stream.budget = member.size  # the member's own size bounds what reading it takes
+        with _tar_errors():
+            reader = self._tar.extractfile(member)
+        while True:
+            with _tar_errors():
+                piece = reader.read(PIECE_SIZE)
+            if not piece:
+                return
+            yield piece
+
+    def reading(self) -> ArchiveReading:
+        """What the whole iteration found: the parsed manifest, the problems and warnings."""
+        problems = self.layout.finish()
+        if self.manifest_bytes is None:
+            return ArchiveReading(None, tuple(problems), tuple(self.warnings))
+        try:
+            parsed = parse_json(self.manifest_bytes)
+        except SpecError as error:
+            return ArchiveReading(None, (*problems, SpecError("manifest", error.rule)), tuple(self.warnings))
+        return ArchiveReading(
+            parsed.value, tuple(problems), (*self.warnings, *(join_path("manifest", w) for w in parsed.warnings))
+        )
+
+
+def read_aci(path: str) -> ArchiveReading:
+    """Check an ACI's archive rules and read its manifest, in bounded memory (see :class:`AciMembers`).
+
+    Input: the path of an ACI (plain tar, gzip, bzip2 or xz), read once, forward,
+    to its end. An unreadable archive is a problem; raises NotChecked for what
+    nix2aci does not read and OSError when the file cannot be read.
     """
     layout = Layout(path)
-    warnings: list[str] = []
-    manifest_bytes = None
-
-    def broken(rule: str) -> ArchiveReading:
-        return ArchiveReading(None, (*layout.problems, SpecError("", rule)), tuple(warnings))
-
     with open(path, "rb") as file:
+        members = AciMembers(file, layout)
         try:
-            pieces, compression = uncompressed(file)
-            stream = TarStream(pieces)
-            head = stream.peek(tarfile.BLOCKSIZE)
-            inner = compression_of(head)
-            if compression is not None and inner is not None:
-                return broken(f"is compressed twice ({inner} inside {compression}); an ACI is compressed once")
-            if compression is None and is_tar_header(head) and head[257:262] != b"ustar":
-                # actool finds a plain tar by its ustar magic (a compressed one by the compression's).
-                warnings.append(
-                    "is a v7 tar (its headers have no ustar magic): the spec allows any tar,"
-                    " but actool rejects an uncompressed one (unknown image filetype)"
-                )
-            members = 0
-            with tarfile.open(fileobj=stream, mode="r:") as tar:
-                while True:
-                    stream.budget = MAX_HEADER_SIZE
-                    member = tar.next()
-                    if member is None:
-                        break
-                    tar.members.clear()  # tarfile keeps every member read; an archive may have millions
-                    members += 1
-                    if members > MAX_MEMBERS:
-                        raise NotChecked(f"it has over {MAX_MEMBERS} members, more than nix2aci reads")
-                    name = layout.add(member.name, _kind(member))
-                    if name == "manifest" and member.isreg() and manifest_bytes is None:
-                        if member.size > MAX_MANIFEST_SIZE:
-                            raise NotChecked(f"its manifest is over {MAX_MANIFEST_SIZE} bytes, more than nix2aci reads")
-                        stream.budget = MAX_MANIFEST_SIZE
-                        manifest_bytes = tar.extractfile(member).read()
-                end = end_problem(tar, stream, members)
-            if end is not None:
-                return broken(end)
-            if compression is not None:
-                stream.drain()
+            collections.deque(members, maxlen=0)
         except Unreadable as error:
-            return broken(error.rule)
-        except (tarfile.TarError, ValueError, OverflowError, IndexError, RecursionError, EOFError) as error:
-            if str(error) == "unexpected end of data":  # what tarfile says when a member's contents are cut
-                return broken("ends in the middle of a member's contents: it is cut short")
-            # tarfile lists what it tried over several lines: keep the message on one.
-            reason = " ".join(str(error).split()) or type(error).__name__
-            return broken(f"must be a tar archive, plain or compressed with gzip, bzip2 or xz: {reason}")
-    problems = layout.finish()
-    if manifest_bytes is None:
-        return ArchiveReading(None, tuple(problems), tuple(warnings))
-    try:
-        parsed = parse_json(manifest_bytes)
-    except SpecError as error:
-        return ArchiveReading(None, (*problems, SpecError("manifest", error.rule)), tuple(warnings))
-    return ArchiveReading(
-        parsed.value, tuple(problems), (*warnings, *(join_path("manifest", w) for w in parsed.warnings))
-    )
+            return ArchiveReading(None, (*layout.problems, error), tuple(members.warnings))
+    return members.reading()
 
 
-def read_archive(path: str) -> tuple[dict[str, Any] | None, list[SpecError]]:
-    """:func:`read_aci` as (the manifest JSON or None, the archive's problems), without its warnings."""
-    reading = read_aci(path)
-    return reading.document, list(reading.problems)
+def checked_manifest(reading: ArchiveReading) -> tuple[ImageManifest | None, list[SpecError]]:
+    """All problems of what reading an ACI found, archive and manifest; the manifest when it is valid."""
+    problems = list(reading.problems)
+    if reading.document is None:
+        return None, problems
+    problems += prefixed("manifest", ImageManifest.problems(reading.document))
+    return (None if problems else ImageManifest.from_json(reading.document)), problems
 
 
 def validate_archive(path: str) -> tuple[ImageManifest | None, list[SpecError]]:
     """All problems of an ACI, archive and manifest; the manifest when it is valid."""
-    document, problems = read_archive(path)
-    if document is None:
-        return None, problems
-    problems += prefixed("manifest", ImageManifest.problems(document))
-    return (None if problems else ImageManifest.from_json(document)), problems
+    return checked_manifest(read_aci(path))

@@ -257,13 +257,16 @@ def run(request: RunRequest) -> int:
     """Run the app of ``request.image``; return its exit status."""
     if shutil.which("runc") is None:
         raise Nix2AciError("runc is not installed (./scripts/setup installs it)")
-    manifest = unpack.check_image(request.image, request.allow_setuid)
-    if manifest.app is None:
-        raise Nix2AciError(f"{request.image} has no app to run")
-    # Checked before anything is unpacked: a missing volume is the user's to fix.
-    mounts = volume_mounts(manifest, request)
-    with tempfile.TemporaryDirectory(prefix="nix2aci-run-") as bundle:
-        unpack.unpack(request.image, bundle)
+    try:  # the one opening of the image, closed by the with below
+        image = open(request.image, "rb")  # noqa: SIM115
+    except OSError as error:
+        raise Nix2AciError(f"{request.image}: {error.strerror}") from None
+    with image, tempfile.TemporaryDirectory(prefix="nix2aci-run-") as bundle:
+        # Each member is judged as it is unpacked: the image is read once, so what was checked is what runs.
+        manifest = unpack.unpack_image(image, request.image, bundle, allow_setuid=request.allow_setuid).manifest
+        if manifest.app is None:
+            raise Nix2AciError(f"{request.image} has no app to run")
+        mounts = volume_mounts(manifest, request)
         config = runtime_config(manifest, request, mounts, os.path.join(bundle, "rootfs"))
         with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as file:
             json.dump(config, file, indent=2)

@@ -31,7 +31,7 @@ MAX_HEADER_SIZE = MAX_MANIFEST_SIZE + (64 << 10)
 XZ_MEMORY_LIMIT = 128 << 20
 # Compressed bytes read at a time, and the most uncompressed bytes made at once.
 _CHUNK = 1 << 16
-_PIECE = 1 << 20
+PIECE_SIZE = 1 << 20
 ZERO_BLOCK = bytes(tarfile.BLOCKSIZE)
 
 
@@ -101,8 +101,8 @@ def compression_of(head: bytes) -> str | None:
     return None if entry is None else entry[1]
 
 
-def _decompressed(file: BinaryIO, name: str, new: Callable[[], Any]) -> Iterator[bytes]:
-    """The uncompressed bytes of ``file`` (``name`` streams, one after another) in pieces of at most _PIECE.
+def _decompressed(chunks: Iterator[bytes], name: str, new: Callable[[], Any]) -> Iterator[bytes]:
+    """A file's uncompressed bytes, from its ``chunks`` (``name`` streams, one after another), in PIECE_SIZE pieces.
 
     Reads to the end of the file: what follows a stream must be another one
     (gzip, bzip2 and xz files may be concatenated), and a damaged or cut stream
@@ -111,12 +111,12 @@ def _decompressed(file: BinaryIO, name: str, new: Callable[[], Any]) -> Iterator
     decompressor, data, streams, produced = new(), b"", 1, False
     while True:
         if decompressor.eof:
-            data = decompressor.unused_data or file.read(_CHUNK)
+            data = decompressor.unused_data or next(chunks, b"")
             if not data:
                 return
             decompressor, streams, produced = new(), streams + 1, False
         elif decompressor.needs_input:
-            data = file.read(_CHUNK)
+            data = next(chunks, b"")
             if not data:
                 if streams > 1 and not produced:
                     raise Unreadable(f"has bytes after the end of its {name} data that are not {name} data")
@@ -124,7 +124,7 @@ def _decompressed(file: BinaryIO, name: str, new: Callable[[], Any]) -> Iterator
         else:
             data = b""
         try:
-            piece = decompressor.decompress(data, _PIECE)
+            piece = decompressor.decompress(data, PIECE_SIZE)
         except (zlib.error, OSError, EOFError, lzma.LZMAError) as error:
             if isinstance(error, lzma.LZMAError) and "memory usage limit" in str(error).lower():
                 raise NotChecked(
@@ -213,21 +213,29 @@ class TarStream:
             self._at = len(self._piece)
 
 
+def _chunks(file: BinaryIO, head: bytes, size: int) -> Iterator[bytes]:
+    """``head``, then the rest of ``file`` in reads of ``size`` bytes: each byte read once, never a seek."""
+    if head:
+        yield head
+    yield from iter(lambda: file.read(size), b"")
+
+
 def uncompressed(file: BinaryIO) -> tuple[Iterator[bytes], str | None]:
     """The uncompressed bytes of an opened file in pieces, and the name of its compression (None: none).
 
-    Raises Unreadable for a compression other than gzip, bzip2 or xz.
+    The file is read once, forward, from where it is (it may be a pipe, and is
+    never read twice: what was checked is what is used). Raises Unreadable for a
+    compression other than gzip, bzip2 or xz.
     """
     head = file.read(tarfile.BLOCKSIZE)
-    file.seek(0)
     compression = _compression_named(head, _COMPRESSIONS)
     if compression is not None:
         _, name, new = compression
-        return _decompressed(file, name, new), name
+        return _decompressed(_chunks(file, head, _CHUNK), name, new), name
     other = _compression_named(head, _OTHER_COMPRESSIONS)
     if other is not None:
         raise Unreadable(f"is compressed with {other[1]}; images may only be compressed with gzip, bzip2 or xz")
-    return iter(lambda: file.read(_PIECE), b""), None
+    return _chunks(file, head, PIECE_SIZE), None
 
 
 def uncompressed_pieces(file: BinaryIO) -> Iterator[bytes]:

@@ -1,62 +1,343 @@
-"""Unpacking an ACI's rootfs into a private bundle, for ``nix2aci run``.
+"""Unpacking an ACI into a private bundle, for ``nix2aci run``: one read, each member judged, then written.
 
-Input: the path of an ACI. :func:`check_image` refuses what could write outside
-the bundle before anything is written; :func:`unpack` extracts the rootfs.
+Input: an opened ACI file. :func:`unpack_image` reads it once, forward: each
+member is judged as it comes (the archive rules of :class:`nix2aci.aci.Layout`
+and run's own, :class:`Judge`) and then written by :class:`Extractor`, which on
+its own never follows a link, never replaces an entry and never leaves the
+rootfs, whatever the judge let through. Output: ``BUNDLE/rootfs``, the image's
+manifest and the digest of the bytes read. The first refusal raises
+Nix2AciError; what was written stays inside the bundle, which the caller removes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
+import os
 import posixpath
+import stat
 import tarfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import attrs
 
 from . import aci
 from .appc import ImageManifest
-from .errors import Nix2AciError
+from .errors import Nix2AciError, NotChecked
+from .unarchive import PIECE_SIZE, Unreadable
+
+# Linux's limits: bytes in one name component, and in a whole name without its terminating NUL.
+NAME_MAX = 255
+PATH_MAX = 4095
+# How the extractor opens each directory on a path: never through a symlink.
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# How it creates a regular file: a new entry, never an existing one, never through a symlink.
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_SET_ID_BITS = stat.S_ISUID | stat.S_ISGID
 
 
-def check_image(image: str, allow_setuid: bool = False) -> ImageManifest:
-    """The manifest of a valid, safe image; raises before anything is written.
+@attrs.frozen
+class Unpacked:
+    """What unpacking an image found: its valid ``manifest``, and ``digest``, the hex sha512 of every byte read."""
 
-    Refused: invalid ACIs (unsafe names included, see :class:`nix2aci.aci.Layout`);
-    devices and FIFOs; hard links to anything but an earlier regular file of the
-    rootfs; members under a symlink of the archive (they would be written
-    wherever it points); set-uid and set-gid files unless ``allow_setuid``.
+    manifest: ImageManifest
+    digest: str
+
+
+def name_problem(name: str) -> str | None:
+    """Why a member name or hard-link target, taken as written in the archive, is refused; None when it is fine.
+
+    Refused: a NUL, over PATH_MAX bytes, an absolute name, an empty, ``.`` or
+    ``..`` component (a leading ``./`` included), a component over NAME_MAX bytes.
+    Nothing is cleaned first: ``rootfs/a/..`` is refused, not read as ``rootfs``.
     """
-    manifest, problems = aci.validate_archive(image)
-    if problems:
-        raise Nix2AciError(f"{image} is not a valid ACI: {problems[0]}")
-    files: set[str] = set()
-    symlinks: set[str] = set()
-    with tarfile.open(image, "r:*") as tar:
-        for member in tar:
-            name = aci.clean_name(member.name)
-            where = f"{image}: {member.name}"
-            parents = [posixpath.dirname(name)]
-            while parents[-1]:
-                parents.append(posixpath.dirname(parents[-1]))
-            if symlinks.intersection(parents):
-                raise Nix2AciError(
-                    f"{where} lies under a symlink of the archive; it could be written outside the image"
-                )
-            if member.islnk() and aci.clean_name(member.linkname) not in files:
-                raise Nix2AciError(f"{where} is a hard link to {member.linkname!r}, not to a file of the image")
-            if not (member.isdir() or member.isreg() or member.issym() or member.islnk()):
-                raise Nix2AciError(
-                    f"{where} is a device or FIFO; nix2aci run unpacks only files, directories and links"
-                )
-            if member.mode & 0o6000 and not allow_setuid:
-                raise Nix2AciError(f"{where} is set-uid or set-gid; pass --allow-setuid to run such an image")
-            if member.issym():
-                symlinks.add(name)
-            elif member.isreg():
-                files.add(name)
-    return manifest
+    if "\0" in name:
+        return "has a NUL byte in its name"
+    if len(os.fsencode(name)) > PATH_MAX:
+        return f"is a name of over {PATH_MAX} bytes, longer than a file system takes"
+    if name.startswith("/"):
+        return "is an absolute name; names must be relative to the archive's top"
+    for part in name.split("/"):
+        if part in ("", ".", ".."):
+            # A leading ./ is what `tar -C DIR -cf X.aci .` writes: say how to do without it.
+            hint = " (make the archive with: tar -C DIR -cf X.aci manifest rootfs)" if part == "." else ""
+            return f"has a {part!r} component; nix2aci run takes names as written, without empty, '.' or '..'{hint}"
+        if len(os.fsencode(part)) > NAME_MAX:
+            return f"has a component of over {NAME_MAX} bytes, longer than a file system takes"
+    return None
 
 
-def unpack(image: str, bundle: str) -> None:
-    """Extract the rootfs of a checked ``image`` into ``bundle/rootfs``, owners and modes kept."""
-    with tarfile.open(image, "r:*") as tar:
-        members = [member for member in tar if aci.clean_name(member.name).split("/", 1)[0] == "rootfs"]
-        # The members were vetted by check_image; Python >= 3.12 wants that said.
-        trusted = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
-        tar.extractall(bundle, members=members, numeric_owner=True, **trusted)
+class Judge:
+    """run's rules for each member, on top of the archive rules (``layout``, which has seen the member first).
+
+    Refused: names and hard-link targets that :func:`name_problem` refuses; what
+    breaks the archive rules; devices and FIFOs; hard links to anything but an
+    earlier regular file of the rootfs; members under a symlink of the archive;
+    set-uid or set-gid regular files unless ``allow_setuid`` (on a directory,
+    set-gid only passes its group on).
+    """
+
+    def __init__(self, shown: str, layout: aci.Layout, allow_setuid: bool) -> None:
+        self.shown = shown
+        self.layout = layout
+        self.allow_setuid = allow_setuid
+        self._files: set[bytes] = set()
+        self._symlinks: set[bytes] = set()
+
+    def refusal(self, member: tarfile.TarInfo) -> str | None:
+        """Why ``member`` is refused (a message naming the image, the member and the rule), None when it may be."""
+        where = f"{self.shown}: member {member.name!r}"
+        problem = name_problem(member.name)
+        if problem is not None:
+            return f"{where} {problem}"
+        if self.layout.problems:
+            return f"{self.shown} is not a valid ACI: {self.layout.problems[0]}"
+        if member.issym() and "\0" in member.linkname:
+            return f"{where} is a symlink whose target has a NUL byte"
+        if member.islnk():
+            problem = name_problem(member.linkname)
+            if problem is not None:
+                return f"{where} is a hard link whose target {member.linkname!r} {problem}"
+            if aci.name_key(member.linkname) not in self._files:
+                return f"{where} is a hard link to {member.linkname!r}, not to an earlier regular file of the image"
+        elif not (member.isdir() or member.isreg() or member.issym()):
+            return f"{where} is a device or FIFO; nix2aci run unpacks only files, directories and links"
+        if member.isreg() and member.mode & _SET_ID_BITS and not self.allow_setuid:
+            return f"{where} is set-uid or set-gid; pass --allow-setuid to run such an image"
+        parent = posixpath.dirname(member.name)
+        while parent:
+            if aci.name_key(parent) in self._symlinks:
+                return f"{where} lies under the archive's symlink {parent!r}; it could be written outside the image"
+            parent = posixpath.dirname(parent)
+        if member.issym():
+            self._symlinks.add(aci.name_key(member.name))
+        elif (member.isreg() or member.islnk()) and member.name.startswith("rootfs/"):
+            self._files.add(aci.name_key(member.name))
+        return None
+
+
+class _Refused(Exception):
+    """The extractor will not write a member; ``str()`` says why."""
+
+
+def _rootfs_parts(name: str) -> list[str] | None:
+    """The components of ``name`` under ``rootfs`` ([] for rootfs itself), None for the manifest.
+
+    Raises _Refused for any other name, and for a component that could lead
+    anywhere but down one directory (empty, ``.``, ``..``, a NUL).
+    """
+    if name == "manifest":
+        return None
+    top, _, rest = name.partition("/")
+    if top != "rootfs":
+        raise _Refused("only manifest and rootfs/... are unpacked")
+    parts = rest.split("/") if rest else []
+    for part in parts:
+        if part in ("", ".", "..") or "\0" in part:
+            raise _Refused(f"the component {part!r} could lead outside the rootfs")
+    return parts
+
+
+class Extractor:
+    """Writes members under an opened rootfs directory, on its own safe against any member (defence in depth).
+
+    Every path is walked one component at a time from ``rootfs_fd`` with
+    ``O_NOFOLLOW|O_DIRECTORY`` (a symlink or file on the way refuses the member);
+    files are created with ``O_EXCL|O_NOFOLLOW``, directories, symlinks and hard
+    links with ``dir_fd``: an existing entry is never replaced, a symlink never
+    followed. A hard link may only name a regular file this extractor wrote,
+    found without following a symlink. Owners (as root), modes and times are set
+    on the entry itself; directories get theirs in :meth:`finish`, after their
+    children. Set-uid and set-gid bits of files are dropped unless ``allow_setuid``.
+    """
+
+    def __init__(self, rootfs_fd: int, allow_setuid: bool) -> None:
+        self._root = rootfs_fd
+        self._file_mode_bits = 0o7777 if allow_setuid else 0o7777 & ~_SET_ID_BITS
+        self._chown = os.geteuid() == 0  # only root can give files their image owners
+        self._files: set[bytes] = set()
+        self._directories: list[tuple[tuple[str, ...], tarfile.TarInfo]] = []
+
+    def add(self, member: tarfile.TarInfo, contents: Iterator[bytes]) -> None:
+        """Write ``member`` (a regular one's bytes are ``contents``); raises _Refused or OSError."""
+        parts = _rootfs_parts(member.name)
+        if parts is None:
+            return
+        if not parts or member.isdir():
+            if not member.isdir():
+                raise _Refused("rootfs must be a directory")
+            if parts:
+                self._directory(parts)
+            self._directories.append((tuple(parts), _metadata_only(member)))
+            return
+        parent = self._walk(parts[:-1], create=True)
+        try:
+            if member.isreg():
+                self._file(parent, parts[-1], member, contents)
+                self._files.add(aci.name_key(member.name))
+            elif member.issym():
+                os.symlink(member.linkname, parts[-1], dir_fd=parent)
+                self._set_metadata(parts[-1], member, dir_fd=parent)
+            elif member.islnk():
+                self._hard_link(parent, parts[-1], member.linkname)
+                self._files.add(aci.name_key(member.name))
+            else:
+                raise _Refused("only files, directories and links are written")
+        finally:
+            os.close(parent)
+
+    def finish(self) -> None:
+        """Give each directory its owner, mode and time, the deepest first (after everything inside it)."""
+        for parts, member in sorted(self._directories, key=lambda entry: len(entry[0]), reverse=True):
+            fd = self._walk(list(parts), create=False)
+            try:
+                self._set_metadata(fd, member)
+            finally:
+                os.close(fd)
+
+    def _walk(self, parts: list[str], create: bool) -> int:
+        """An fd of the directory ``parts`` under the rootfs, each component opened without following a link.
+
+        ``create`` makes missing directories (mode 0755). Raises _Refused where a
+        component is a symlink or not a directory.
+        """
+        fd = os.dup(self._root)
+        try:
+            for depth, part in enumerate(parts):
+                if create:
+                    # An entry already there is opened below, where a symlink or a file is refused.
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o755, dir_fd=fd)
+                try:
+                    inner = os.open(part, _DIRECTORY_FLAGS, dir_fd=fd)
+                except OSError as error:
+                    if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                        path = "/".join(["rootfs", *parts[: depth + 1]])
+                        raise _Refused(f"{path} is a symlink or a file: nothing is written through it") from None
+                    raise
+                os.close(fd)
+                fd = inner
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _directory(self, parts: list[str]) -> None:
+        """Make the directory ``parts``, or keep the one there: never through or in place of a symlink."""
+        os.close(self._walk(parts, create=True))
+
+    def _file(self, parent: int, name: str, member: tarfile.TarInfo, contents: Iterator[bytes]) -> None:
+        """Create the regular file ``name`` in ``parent`` with ``contents``; it must not exist yet."""
+        fd = os.open(name, _NEW_FILE_FLAGS, 0o600, dir_fd=parent)
+        with open(fd, "wb") as file:
+            for piece in contents:
+                file.write(piece)
+            file.flush()
+            self._set_metadata(fd, member)
+
+    def _hard_link(self, parent: int, name: str, target: str) -> None:
+        """Link ``name`` in ``parent`` to ``target``, a regular file written earlier, found without following links."""
+        target_parts = _rootfs_parts(target)
+        if not target_parts or aci.name_key(target) not in self._files:
+            raise _Refused(f"the hard-link target {target!r} is not a regular file written earlier")
+        target_parent = self._walk(target_parts[:-1], create=False)
+        try:
+            if not stat.S_ISREG(os.stat(target_parts[-1], dir_fd=target_parent, follow_symlinks=False).st_mode):
+                raise _Refused(f"the hard-link target {target!r} is not a regular file")
+            os.link(target_parts[-1], name, src_dir_fd=target_parent, dst_dir_fd=parent, follow_symlinks=False)
+        finally:
+            os.close(target_parent)
+
+    def _set_metadata(self, entry: int | str, member: tarfile.TarInfo, dir_fd: int | None = None) -> None:
+        """Owner, mode and time of ``entry``: an fd, or a symlink's name in ``dir_fd`` (which keeps its mode)."""
+        if isinstance(entry, int):
+            if self._chown:
+                os.fchown(entry, member.uid, member.gid)  # before the mode: a chown clears set-uid bits
+            bits = 0o7777 if member.isdir() else self._file_mode_bits
+            os.fchmod(entry, member.mode & bits)
+            os.utime(entry, (member.mtime, member.mtime))
+            return
+        if self._chown:
+            os.chown(entry, member.uid, member.gid, dir_fd=dir_fd, follow_symlinks=False)
+        os.utime(entry, (member.mtime, member.mtime), dir_fd=dir_fd, follow_symlinks=False)
+
+
+def _metadata_only(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """A small copy of a directory member that keeps what :meth:`Extractor.finish` sets (not its PAX headers)."""
+    kept = tarfile.TarInfo()
+    kept.type, kept.mode, kept.mtime = member.type, member.mode, member.mtime
+    kept.uid, kept.gid = member.uid, member.gid
+    return kept
+
+
+class _Digesting:
+    """A binary file read forward; every byte read goes into a sha512."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._hash = hashlib.sha512()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        self._hash.update(data)
+        return data
+
+    def hexdigest_to_end(self) -> str:
+        """The hex sha512 of all the bytes from where reading started to the end of the file."""
+        while self.read(PIECE_SIZE):
+            pass
+        return self._hash.hexdigest()
+
+
+def unpack_image(file: BinaryIO, shown: str, bundle: str, *, allow_setuid: bool = False) -> Unpacked:
+    """Unpack the ACI read from ``file`` into ``bundle/rootfs``, reading it once; return its manifest and digest.
+
+    Input: ``file`` opened for binary reading, read from where it is to its end
+    (the digest covers exactly those bytes, compressed as they are); ``shown``
+    names the image in messages; ``bundle`` an existing private directory
+    without a ``rootfs``. Each member is judged, then written, as it passes; the
+    manifest is validated at the end with the end-of-archive checks. The first
+    refusal raises Nix2AciError (one line naming the member and the rule); what
+    was written stays inside ``bundle``.
+    """
+    raw = _Digesting(file)
+    layout = aci.Layout(shown)
+    members = aci.AciMembers(raw, layout)
+    judge = Judge(shown, layout, allow_setuid)
+    bundle_fd = os.open(bundle, _DIRECTORY_FLAGS)
+    try:
+        os.mkdir("rootfs", 0o700, dir_fd=bundle_fd)
+        rootfs_fd = os.open("rootfs", _DIRECTORY_FLAGS, dir_fd=bundle_fd)
+    finally:
+        os.close(bundle_fd)
+    try:
+        extractor = Extractor(rootfs_fd, allow_setuid)
+        _unpack_members(members, judge, extractor, shown)
+        manifest, problems = aci.checked_manifest(members.reading())
+        if manifest is None:
+            raise Nix2AciError(f"{shown} is not a valid ACI: {problems[0]}")
+        extractor.finish()
+        return Unpacked(manifest, raw.hexdigest_to_end())
+    except Unreadable as error:
+        raise Nix2AciError(f"{shown} is not a valid ACI: {error}") from None
+    except NotChecked as error:
+        raise Nix2AciError(f"{shown} is not unpacked: {error}") from None
+    except OSError as error:
+        raise Nix2AciError(f"{shown}: {error.strerror or error}") from None
+    finally:
+        os.close(rootfs_fd)
+
+
+def _unpack_members(members: aci.AciMembers, judge: Judge, extractor: Extractor, shown: str) -> None:
+    """Judge and write each member of ``members``; the first refusal raises Nix2AciError."""
+    for member in members:
+        refusal = judge.refusal(member)
+        if refusal is not None:
+            raise Nix2AciError(refusal)
+        try:
+            extractor.add(member, members.contents(member))
+        except (_Refused, OSError, ValueError, OverflowError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            raise Nix2AciError(f"{shown}: member {member.name!r} is not unpacked: {reason}") from None
