@@ -226,7 +226,7 @@ def parser() -> argparse.ArgumentParser:
     post = commands.add_parser("postprocess", help="link, GC-root, sign and verify a build's images (postprocess.sh)")
     post.add_argument("--no-sign", dest="sign", action="store_false", help="only link (mkACI sign = false)")
     post.add_argument("--force", action="store_true", help="replace files or links of yours at the images' names")
-    post.add_argument("store_output", metavar="STORE_DIR")
+    post.add_argument("--build-output", dest="store_output", metavar="STORE_DIR", required=True, help="a build output")
     post.add_argument("outdir", nargs="?", metavar="OUTDIR", help="where the links go (default: ./ACIs)")
     post.set_defaults(handler=_postprocess)
 

@@ -52,7 +52,9 @@ def script_text(python: str, source: str, out: str, sign: bool) -> str:
     repository nor its virtualenv and works from any directory.
     """
     program = "import sys; sys.path.insert(0, sys.argv[1]); from nix2aci.cli import main; sys.exit(main(sys.argv[2:]))"
-    arguments = ["postprocess", out, *([] if sign else ["--no-sign"])]
+    # The build output as an option, so that the user's options and OUTDIR may come in any order after it
+    # (argparse cannot take a positional OUTDIR after an option that follows another positional).
+    arguments = ["postprocess", "--build-output", out, *([] if sign else ["--no-sign"])]
     what = "signs them with your nix2aci key and verifies the signatures" if sign else "does not sign (sign = false)"
     command = " ".join(shlex.quote(word) for word in [python, "-I", "-B", "-c", program, source, *arguments])
     return (

@@ -278,8 +278,11 @@ def test_one_flipped_byte_in_a_copy_of_the_image_fails_verification(
     assert (good.returncode, good.stdout) == (0, f"{copy}: good signature by {signer}, SHA512\n")
     failed = nix2aci("verify", "--keyring", str(public_key), str(flipped))
     assert failed.returncode == 1
-    assert failed.stderr.startswith(f"nix2aci: error: {flipped}: the signature {flipped}.asc does not verify: ")
-    assert "signature bad" in failed.stderr
+    assert failed.stderr.startswith(f"nix2aci: error: {flipped}: the signature {flipped}.asc is refused: ")
+    assert (
+        f"BAD signature: the data is not what {fingerprint[-16:]} (nix2aci test <test@example.invalid>) signed"
+        in failed.stderr
+    )
     assert len(failed.stderr.splitlines()) == 1 and "Traceback" not in failed.stderr
 
 
@@ -307,7 +310,8 @@ def test_nix2aci_sign_and_verify_with_only_a_public_key(
     try:
         stranger = nix2aci("verify", "--keyring", str(other_home / "pubkeys.gpg"), str(image))
         assert stranger.returncode == 1
-        assert f"{image}: the signature {image}.asc does not verify: no public key" in stranger.stderr
+        refused = f"{image}: the signature {image}.asc is refused: made by key {fingerprint[-16:]}, which is not in"
+        assert f"{refused} the keyring" in stranger.stderr
         unknown = nix2aci("sign", str(image), env={**env, "NIX2ACI_SIGNING_KEY": "nobody-like-this"})
         assert unknown.returncode == 1
         assert "NIX2ACI_SIGNING_KEY='nobody-like-this' matches no secret key" in unknown.stderr
@@ -386,7 +390,17 @@ def test_a_run_killed_between_signing_and_rename_leaves_no_partial_signature(
     image = only_aci(busybox)
     outdir = tmp_path / "ACIs"
     link, signature = outdir / image.name, outdir / f"{image.name}.asc"
-    kill = [IN_STORE_PYTHON, "-I", "-c", KILL_BEFORE_RENAME, str(REPO), "postprocess", str(busybox), str(outdir)]
+    kill = [
+        IN_STORE_PYTHON,
+        "-I",
+        "-c",
+        KILL_BEFORE_RENAME,
+        str(REPO),
+        "postprocess",
+        "--build-output",
+        str(busybox),
+        str(outdir),
+    ]
     consumer = fresh_keyring(public_key)
     scratch = tmp_path / "tmp"  # the killed run's throw-away verification keyring stays here
     scratch.mkdir()
@@ -450,7 +464,7 @@ def test_an_ed25519_key_is_refused_because_rkt_cannot_verify_it(busybox, tmp_pat
 def test_sign_false_only_links(tmp_path):
     output = build_expression(busybox_expression(sign="false"))
     script = (output / "postprocess.sh").read_text()
-    assert " postprocess " + str(output) + " --no-sign " in script
+    assert " postprocess --build-output " + str(output) + " --no-sign " in script
     result = postprocess(output, tmp_path, tmp_path / "no-key-anywhere")
     image = only_aci(output)
     assert os.readlink(tmp_path / "ACIs" / image.name) == str(image)
@@ -467,7 +481,7 @@ def test_postprocess_script_is_self_contained(busybox):
     assert interpreter == IN_STORE_PYTHON or interpreter.startswith("/nix/store/")
     source = re.search(r" (/nix/store/[a-z0-9]{32}-nix2aci-source) postprocess ", script).group(1)
     assert (Path(source) / "nix2aci" / "postprocess.py").is_file()
-    assert f'postprocess {busybox} "$@"' in script
+    assert f'postprocess --build-output {busybox} "$@"' in script
     # The output references the source, so the script keeps working as long as the image is kept.
     assert source in run(["nix-store", "--query", "--references", str(busybox)]).stdout
 
