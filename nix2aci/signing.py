@@ -271,6 +271,8 @@ def sign_file(gpg: gnupg.GPG, key: Key, path: str, check: Callable[[str], object
 GPG_VERIFY = ["gpg", "--batch", "--no-tty", "--no-autostart", "--trust-model", "always"]
 SIGNATURE_LIMIT = 1 << 20  # an armored detached signature is about a kilobyte
 CHUNK = 1 << 20
+# The status lines that end with the signer's user id: ``GOODSIG KEYID USER ID WITH SPACES``.
+SIGNER_STATUS = {"GOODSIG", "BADSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
 
 
 class UnknownSigner(Nix2AciError):
@@ -356,9 +358,7 @@ def _status(output: bytes) -> list[tuple[str, list[str]]]:
     for line in output.decode("utf-8", "replace").splitlines():
         if line.startswith("[GNUPG:] "):
             keyword, _, rest = line[9:].partition(" ")
-            lines.append(
-                (keyword, rest.split(" ", 1) if keyword.endswith("SIG") and keyword != "VALIDSIG" else rest.split())
-            )
+            lines.append((keyword, rest.split(" ", 1) if keyword in SIGNER_STATUS else rest.split()))
     return lines
 
 
@@ -372,7 +372,7 @@ def _judge(status: list[tuple[str, list[str]]], stderr: str, returncode: int) ->
         raise Nix2AciError(
             "it holds no OpenPGP signature" if not signatures else f"it holds {signatures} signatures, not one"
         )
-    who = next((arguments for keyword, arguments in status if keyword.endswith("SIG") and len(arguments) == 2), None)
+    who = next((arguments for keyword, arguments in status if keyword in SIGNER_STATUS and len(arguments) == 2), None)
     signer = f"{who[0]} ({who[1]})" if who else "?"
     for keyword, problem in (
         ("REVKEYSIG", f"made by a revoked key, {signer}"),
