@@ -312,9 +312,14 @@ def read_signature(path: str) -> bytes:
     return signature
 
 
+def _gpg_command(home: str, status_fd: int, arguments: list[str]) -> list[str]:
+    """The gpg command line on the public-key ``home``, its status lines on ``status_fd``."""
+    return [*GPG_VERIFY, "--homedir", home, "--status-fd", str(status_fd), *arguments]
+
+
 def run_gpg(home: str, arguments: list[str], input: bytes = b"") -> subprocess.CompletedProcess:
-    """Run ``gpg --status-fd 1 ARGUMENTS`` on ``home`` with ``input``; stdout holds the status lines."""
-    command = [*GPG_VERIFY, "--homedir", home, "--status-fd", "1", *arguments]
+    """Run ``gpg ARGUMENTS`` on ``home`` with ``input``: stdout holds its output, stderr its status lines too."""
+    command = _gpg_command(home, 2, arguments)
     try:
         return subprocess.run(command, input=input, capture_output=True, check=False)
     except FileNotFoundError:
@@ -330,7 +335,7 @@ def public_keyring(armored_keys: bytes, source: str = "the keyring") -> Iterator
     home = tempfile.mkdtemp(prefix="nix2aci-verify-")
     try:
         imported = run_gpg(home, ["--import"], armored_keys)
-        if b"[GNUPG:] IMPORT_OK " not in imported.stdout:
+        if b"[GNUPG:] IMPORT_OK " not in imported.stderr:
             raise Nix2AciError(f"{source} holds no OpenPGP public key (export one with gpg --armor --export)")
         yield home
     finally:
@@ -416,7 +421,7 @@ def verify_stream(home: str, data: BinaryIO, signature: bytes) -> tuple[Signer, 
     with tempfile.NamedTemporaryFile(dir=home, suffix=".asc") as signature_file, tempfile.TemporaryFile() as status:
         signature_file.write(signature)
         signature_file.flush()
-        command = [*GPG_VERIFY, "--homedir", home, "--status-fd", "1", "--verify", signature_file.name, "-"]
+        command = _gpg_command(home, 1, ["--verify", signature_file.name, "-"])
         # Status and messages go to files: a pipe nobody reads while we write could fill and block gpg.
         with tempfile.TemporaryFile() as errors:
             try:
