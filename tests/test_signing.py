@@ -573,6 +573,7 @@ def odd_signatures(tmp_path_factory) -> dict[str, Path]:
         sign("expired-signature", "old", "--faked-system-time", "20200101T000100", "--default-sig-expire", "1d",
              "--armor", "--detach-sign")  # fmt: skip
         sign("revoked-key", "revoked", "--armor", "--detach-sign")
+        sign("two-signatures", "good", "--local-user", "old@example.invalid", "--armor", "--detach-sign")
         # Not detached: the signed data itself, under a detached signature's armor header.
         sign("inline", "good", "--armor", "--sign")
         inline = (files / "inline.asc").read_text().replace("PGP MESSAGE", "PGP SIGNATURE")
@@ -597,9 +598,10 @@ def odd_signatures(tmp_path_factory) -> dict[str, Path]:
         ("revoked-key", "made by a revoked key, "),
         ("text-mode", "it is a text-mode (class 0x01) signature; appc signs the image's exact bytes: binary mode"),
         ("inline", "it is not a detached signature"),
+        ("two-signatures", "it holds 2 signatures, not one"),
     ],
 )
-def test_verify_refuses_expired_revoked_text_mode_and_attached_signatures(odd_signatures, signature, refusal):
+def test_verify_refuses_expired_revoked_text_mode_attached_and_double_signatures(odd_signatures, signature, refusal):
     data, keyring, asc = odd_signatures["image"], odd_signatures["pubkeys"], odd_signatures[signature]
     before = (data.read_bytes(), asc.read_bytes())
     good = nix2aci("verify", "--keyring", str(keyring), "--signature", str(odd_signatures["good"]), str(data))
@@ -727,3 +729,17 @@ def test_build_thin_with_a_package_that_is_not_a_derivation_says_so(tmp_path, pa
     assert result.stderr.startswith(f"nix2aci: error: {message}")
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []  # refused before anything was built or linked
+
+
+@pytest.mark.parametrize("which", ["image", "signature"])
+def test_verify_names_a_fifo_or_a_missing_file_at_once(odd_signatures, tmp_path, which):
+    fifo, missing = tmp_path / "fifo", tmp_path / "missing"
+    os.mkfifo(fifo)
+    keyring, image, signature = odd_signatures["pubkeys"], odd_signatures["image"], odd_signatures["good"]
+    for path, problem in ((fifo, "is not a regular file"), (missing, "does not exist")):
+        arguments = (
+            [str(path), "--signature", str(signature)] if which == "image" else [str(image), "--signature", str(path)]
+        )
+        result = nix2aci("verify", "--keyring", str(keyring), *arguments, timeout=60)
+        assert result.returncode == 1
+        assert result.stderr == f"nix2aci: error: the {which} {path} {problem}\n"
