@@ -6,12 +6,19 @@
 - A signature is what appc and rkt want (spec/aci.md): ASCII-armored, detached,
   binary mode (sigclass 0x00) over the exact bytes of the ``.aci``, SHA-512, by
   a key rkt can check (RSA, DSA or ECDSA; not Ed25519). It is written to
-  ``<file>.asc`` through a temporary file in the same directory and a rename,
-  so a killed run never leaves a partial signature.
-- Verification imports only public keys into a throw-away GnuPG home.
+  ``<file>.asc`` through a temporary file in the same directory, verified
+  there, then renamed into place (:mod:`nix2aci.atomic`): a killed run never
+  leaves a partial signature, and a signature that does not verify never
+  replaces the old one.
+- Verification has one path, :func:`verify_stream`: gpg itself, on a throw-away
+  home holding only public keys, fed the data on stdin while we hash it. It
+  refuses a bad signature, an unknown, expired or revoked key, an expired
+  signature, a text-mode signature and anything that is not one detached
+  signature. ``nix2aci verify``, signing's own check and the trust store
+  (:mod:`nix2aci.trust`) all use it.
 
-Works with python-gnupg 0.4.9 (Debian bookworm, the in-store interpreter) and
-0.5 (PyPI): only the API both share is used.
+Keys and signing use python-gnupg, 0.4.9 (Debian bookworm, the in-store
+interpreter) or 0.5 (PyPI): only the API both share is used.
 """
 
 from __future__ import annotations
@@ -291,12 +298,12 @@ def open_regular(path: str, what: str) -> BinaryIO:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
-        raise Nix2AciError(f"cannot verify: {what} {path} does not exist") from None
+        raise Nix2AciError(f"{what} {path} does not exist") from None
     except OSError as error:
-        raise Nix2AciError(f"cannot verify: cannot open {what} {path}: {error.strerror or error}") from None
+        raise Nix2AciError(f"cannot open {what} {path}: {error.strerror or error}") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise Nix2AciError(f"cannot verify: {what} {path} is not a regular file")
+        raise Nix2AciError(f"{what} {path} is not a regular file")
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
