@@ -66,7 +66,8 @@ def _run(options: argparse.Namespace) -> int:
 def _build_thin(options: argparse.Namespace) -> int:
     """Build a thin image of packages and link it into OUTDIR."""
     file = options.file or build_thin.default_file()
-    for link in build_thin.build_thin(options.name, options.binary, options.packages, file, options.outdir):
+    links = build_thin.build_thin(options.name, options.binary, options.packages, file, options.outdir, options.force)
+    for link in links:
         print(link)
     return 0
 
@@ -130,7 +131,19 @@ def _postprocess(options: argparse.Namespace) -> int:
     """Link, GC-root, sign and verify a build output's images (what postprocess.sh runs)."""
     from . import postprocess
 
-    return postprocess.main(options.store_output, options.outdir, sign=options.sign)
+    return postprocess.main(options.store_output, options.outdir, sign=options.sign, force=options.force)
+
+
+def _trust(options: argparse.Namespace) -> int:
+    """Store the keys of PUBKEYS as trusted for a prefix or every image; show what was trusted, and where."""
+    from . import trust
+
+    store = trust.store_to_write(options.system)
+    for pubkeys in options.pubkeys:
+        for key in trust.trust(pubkeys, options.prefix, store):
+            scope = f"images named {options.prefix} or {options.prefix}/..." if options.prefix else "every image"
+            print(f"trusted {key.fingerprint} ({key.uid}) for {scope}: {key.path}")
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -179,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     )
     thin.add_argument("--file", "-f", help="nix2aci's default.nix (default: $NIX2ACI_FILE, else this checkout's)")
     thin.add_argument("--outdir", default="ACIs", help="where the links go (default: ./ACIs)")
+    thin.add_argument("--force", action="store_true", help="replace files or links of yours at NAME.aci, NAME.mounts")
     thin.add_argument("name", metavar="NAME")
     thin.add_argument("binary", metavar="BINARY")
     thin.add_argument("packages", nargs="+", metavar="PKG")
@@ -211,9 +225,26 @@ def parser() -> argparse.ArgumentParser:
 
     post = commands.add_parser("postprocess", help="link, GC-root, sign and verify a build's images (postprocess.sh)")
     post.add_argument("--no-sign", dest="sign", action="store_false", help="only link (mkACI sign = false)")
-    post.add_argument("store_output", metavar="STORE_DIR")
+    post.add_argument("--force", action="store_true", help="replace files or links of yours at the images' names")
+    post.add_argument("--build-output", dest="store_output", metavar="STORE_DIR", required=True, help="a build output")
     post.add_argument("outdir", nargs="?", metavar="OUTDIR", help="where the links go (default: ./ACIs)")
     post.set_defaults(handler=_postprocess)
+
+    trust_command = commands.add_parser(
+        "trust",
+        help="trust the public keys in PUBKEYS to sign images (rkt's trust store)",
+        description="Store each public key of PUBKEYS (armored) as trusted to sign images named NAME or NAME/... "
+        "(--prefix) or every image (--root), in /etc/nix2aci/trustedkeys (as root) or "
+        "${XDG_CONFIG_HOME:-~/.config}/nix2aci/trustedkeys; $NIX2ACI_TRUSTED_KEYS replaces both.",
+    )
+    scope = trust_command.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--prefix", metavar="NAME", help="an image name (AC identifier) or a parent of image names")
+    scope.add_argument("--root", dest="prefix", action="store_const", const=None, help="trust for every image")
+    where = trust_command.add_mutually_exclusive_group()
+    where.add_argument("--system", dest="system", action="store_const", const=True, help="/etc/nix2aci/trustedkeys")
+    where.add_argument("--user", dest="system", action="store_const", const=False, help="the per-user store")
+    trust_command.add_argument("pubkeys", nargs="+", metavar="PUBKEYS")
+    trust_command.set_defaults(handler=_trust, system=None)
     return top
 
 

@@ -6,31 +6,41 @@
 - A signature is what appc and rkt want (spec/aci.md): ASCII-armored, detached,
   binary mode (sigclass 0x00) over the exact bytes of the ``.aci``, SHA-512, by
   a key rkt can check (RSA, DSA or ECDSA; not Ed25519). It is written to
-  ``<file>.asc`` through a temporary file in the same directory and a rename,
-  so a killed run never leaves a partial signature.
-- Verification imports only public keys into a throw-away GnuPG home.
+  ``<file>.asc`` through a temporary file in the same directory, verified
+  there, then renamed into place (:mod:`nix2aci.atomic`): a killed run never
+  leaves a partial signature, and a signature that does not verify never
+  replaces the old one.
+- Verification has one path, :func:`verify_stream`: gpg itself, on a throw-away
+  home holding only public keys, fed the data on stdin while we hash it. It
+  refuses a bad signature, an unknown, expired or revoked key, an expired
+  signature, a text-mode signature and anything that is not one detached
+  signature. ``nix2aci verify``, signing's own check and the trust store
+  (:mod:`nix2aci.trust`) all use it.
 
-Works with python-gnupg 0.4.9 (Debian bookworm, the in-store interpreter) and
-0.5 (PyPI): only the API both share is used.
+Keys and signing use python-gnupg, 0.4.9 (Debian bookworm, the in-store
+interpreter) or 0.5 (PyPI): only the API both share is used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
 import logging
 import os
 import re
-import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
+from .atomic import in_nix_store, write_atomically
 from .errors import Nix2AciError
 
 try:
@@ -54,7 +64,6 @@ HASH_NAMES = {"2": "SHA1", "8": "SHA256", "9": "SHA384", "10": "SHA512", "11": "
 # Key validity letters of gpg --with-colons that make a key unusable:
 # expired, revoked, disabled, invalid.
 UNUSABLE_VALIDITY = set("erdi")
-TEMPORARY_MARK = ".nix2aci-tmp-"
 
 
 @dataclass(frozen=True)
@@ -219,84 +228,12 @@ def find_key(home: str | None = None, wanted: str | None = None) -> tuple[gnupg.
     return gpg, choose_key(list(gpg.list_keys(True)), home, wanted)
 
 
-# --- Atomic replacement --------------------------------------------------------
-
-
-def temporary_path(path: str) -> str:
-    """A fresh name next to ``path`` for writing it atomically.
-
-    ``.<name>.nix2aci-tmp-<pid>-<random>``: hidden, in the same directory (so
-    rename is atomic), and naming its writer so :func:`remove_stale_temporaries`
-    can tell a dead run's leftover from a live run's file.
-    """
-    directory, name = os.path.split(path)
-    return os.path.join(directory, f".{name}{TEMPORARY_MARK}{os.getpid()}-{secrets.token_hex(4)}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
-def remove_stale_temporaries(path: str) -> list[str]:
-    """Remove the temporaries of ``path`` left by runs that died (killed between write and rename).
-
-    Returns the removed paths. Temporaries of live processes are left alone.
-    """
-    directory, name = os.path.split(path)
-    prefix = f".{name}{TEMPORARY_MARK}"
-    removed = []
-    for entry in os.listdir(directory or "."):
-        match = re.fullmatch(r"(\d+)-[0-9a-f]+", entry[len(prefix) :]) if entry.startswith(prefix) else None
-        if match and not _alive(int(match.group(1))):
-            stale = os.path.join(directory, entry)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(stale)
-                removed.append(stale)
-    return removed
-
-
-def write_atomically(path: str, data: bytes, mode: int = 0o644, check: Callable[[str], object] | None = None) -> None:
-    """Write ``data`` to ``path``: a temporary file in the same directory, fsync, rename.
-
-    Readers see the old file or the whole new one, never a part; if we die
-    before the rename, ``path`` is untouched. ``check(temporary)``, when given,
-    runs before the rename: if it raises, nothing is replaced.
-    """
-    temporary = temporary_path(path)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)  # regardless of the umask
-        if check is not None:
-            check(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
 # --- Signing and verifying -----------------------------------------------------
 
 
 def signature_path(image: str) -> str:
     """Where an image's signature goes: ``<image>.asc``."""
     return image + ".asc"
-
-
-def in_nix_store(path: str) -> bool:
-    """Whether ``path`` (symlinks resolved) lies in the Nix store (``$NIX_STORE_DIR``, default /nix/store)."""
-    store = os.path.realpath(os.environ.get("NIX_STORE_DIR") or "/nix/store")
-    return os.path.realpath(path).startswith(store + os.sep)
 
 
 def sign_file(gpg: gnupg.GPG, key: Key, path: str, check: Callable[[str], object] | None = None) -> str:
@@ -328,88 +265,207 @@ def sign_file(gpg: gnupg.GPG, key: Key, path: str, check: Callable[[str], object
     if not data.startswith(b"-----BEGIN PGP SIGNATURE-----"):
         raise Nix2AciError(f"signing {path} with {key.fingerprint} failed: {_gpg_message(result.stderr or '')}")
     try:
-        remove_stale_temporaries(destination)
         write_atomically(destination, data, check=check)
     except OSError as error:
         raise Nix2AciError(f"cannot write the signature {destination}: {error.strerror or error}") from None
     return destination
 
 
-def _validsig(stderr: str) -> list[str]:
-    """The fields of gpg's ``[GNUPG:] VALIDSIG`` status line (python-gnupg keeps only some)."""
-    for line in stderr.splitlines():
-        if line.startswith("[GNUPG:] VALIDSIG "):
-            return line.split()[2:]
-    return []
+# --- Verifying: one path, gpg on a stream ------------------------------------------
+
+# gpg without an agent (public keys need none; one would outlive a killed run), without
+# a terminal, without the web of trust: the throw-away keyring holds only keys we trust.
+GPG_VERIFY = ["gpg", "--batch", "--no-tty", "--no-autostart", "--trust-model", "always"]
+SIGNATURE_LIMIT = 1 << 20  # an armored detached signature is about a kilobyte
+CHUNK = 1 << 20
+# The status lines that end with the signer's user id: ``GOODSIG KEYID USER ID WITH SPACES``.
+SIGNER_STATUS = {"GOODSIG", "BADSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
+
+
+class UnknownSigner(Nix2AciError):
+    """A signature made by a key that is not in the keyring; ``key_id`` names it as gpg does."""
+
+    def __init__(self, message: str, key_id: str) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
+def open_regular(path: str, what: str) -> BinaryIO:
+    """Open ``path`` for reading if it is a regular file; one line naming ``what`` otherwise.
+
+    Opened without blocking, so a FIFO or device named by mistake never hangs us.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise Nix2AciError(f"{what} {path} does not exist") from None
+    except OSError as error:
+        raise Nix2AciError(f"cannot open {what} {path}: {error.strerror or error}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise Nix2AciError(f"{what} {path} is not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_signature(path: str) -> bytes:
+    """The bytes of the detached, ASCII-armored signature file ``path``; one line when it is not one."""
+    with open_regular(path, "the signature") as file:
+        signature = file.read(SIGNATURE_LIMIT + 1)
+    if len(signature) > SIGNATURE_LIMIT:
+        raise Nix2AciError(f"{path} is larger than {SIGNATURE_LIMIT} bytes: not a detached signature")
+    if not signature.startswith(b"-----BEGIN PGP SIGNATURE-----"):
+        raise Nix2AciError(f"{path} is not an ASCII-armored OpenPGP signature")
+    return signature
+
+
+def _gpg_command(home: str, status_fd: int, arguments: list[str]) -> list[str]:
+    """The gpg command line on the public-key ``home``, its status lines on ``status_fd``."""
+    return [*GPG_VERIFY, "--homedir", home, "--status-fd", str(status_fd), *arguments]
+
+
+def run_gpg(home: str, arguments: list[str], input: bytes = b"") -> subprocess.CompletedProcess:
+    """Run ``gpg ARGUMENTS`` on ``home`` with ``input``: stdout holds its output, stderr its status lines too."""
+    command = _gpg_command(home, 2, arguments)
+    try:
+        return subprocess.run(command, input=input, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise Nix2AciError("gpg is not installed (Debian: apt-get install gnupg)") from None
 
 
 @contextlib.contextmanager
-def public_keyring(armored_keys: bytes | str) -> Iterator[gnupg.GPG]:
-    """A throw-away GnuPG home holding only the given public keys (a consumer's view).
+def public_keyring(armored_keys: bytes, source: str = "the keyring") -> Iterator[str]:
+    """A throw-away GnuPG home holding only the given public keys (a consumer's view); yields its path.
 
-    Public keys need no gpg-agent, and --no-autostart keeps gpg from starting
-    one: it would outlive a killed run, and its socket paths have a length limit.
+    ``source`` names where the keys came from in the error for input that holds no public key.
     """
-    _require_gnupg()
     home = tempfile.mkdtemp(prefix="nix2aci-verify-")
     try:
-        gpg = _gpg(home, ["--no-autostart"])
-        imported = gpg.import_keys(armored_keys)
-        if not imported.fingerprints:
-            raise Nix2AciError("the keyring holds no OpenPGP public key")
-        yield gpg
+        imported = run_gpg(home, ["--import"], armored_keys)
+        if b"[GNUPG:] IMPORT_OK " not in imported.stderr:
+            raise Nix2AciError(f"{source} holds no OpenPGP public key (export one with gpg --armor --export)")
+        yield home
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _stop_agent(home: str) -> None:
-    """Stop the gpg-agent of a home we are about to move, if one runs (its sockets live in that home)."""
-    if os.path.exists(os.path.join(home, "S.gpg-agent")):
-        subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], capture_output=True, check=False)
+def _feed(process: subprocess.Popen, data: BinaryIO) -> str:
+    """Write all of ``data`` to gpg's stdin in chunks; the hex SHA-512 of what was read.
 
-
-def verify_with(gpg: gnupg.GPG, path: str, signature: str | None = None) -> Signer:
-    """Check ``signature`` (default ``<path>.asc``) of ``path`` with the keys of ``gpg``.
-
-    Output: the signer. Raises :class:`Nix2AciError` unless the signature is
-    good, detached, binary mode and made by a key in the keyring.
+    Stops early when gpg stops reading (it failed; its status says why).
     """
-    signature = signature or signature_path(path)
-    for name in (path, signature):
-        if not os.path.isfile(name):
-            raise Nix2AciError(f"cannot verify: {name} does not exist")
-    with open(signature, "rb") as stream:
-        if not stream.read(64).startswith(b"-----BEGIN PGP SIGNATURE-----"):
-            raise Nix2AciError(f"{signature} is not an ASCII-armored OpenPGP signature")
-        stream.seek(0)
-        result = gpg.verify_file(stream, path)
-    fields = _validsig(result.stderr or "")
-    if not result.valid or len(fields) < 9:
-        reason = result.status or _gpg_message(result.stderr or "")
-        raise Nix2AciError(f"{path}: the signature {signature} does not verify: {reason}")
-    digest, signature_class = HASH_NAMES.get(fields[7], f"hash algorithm {fields[7]}"), fields[8]
+    digest = hashlib.sha512()
+    with contextlib.suppress(BrokenPipeError):
+        for chunk in iter(lambda: data.read(CHUNK), b""):
+            digest.update(chunk)
+            process.stdin.write(chunk)
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.close()
+    return digest.hexdigest()
+
+
+def _status(output: bytes) -> list[tuple[str, list[str]]]:
+    """gpg's ``[GNUPG:] KEYWORD ARGS`` lines as (keyword, arguments); the user id stays one argument."""
+    lines = []
+    for line in output.decode("utf-8", "replace").splitlines():
+        if line.startswith("[GNUPG:] "):
+            keyword, _, rest = line[9:].partition(" ")
+            lines.append((keyword, rest.split(" ", 1) if keyword in SIGNER_STATUS else rest.split()))
+    return lines
+
+
+def _judge(status: list[tuple[str, list[str]]], stderr: str, returncode: int) -> Signer:
+    """The signer of gpg's ``--verify`` status, or a one-line Nix2AciError saying why it is refused."""
+    keywords = {keyword: arguments for keyword, arguments in status}
+    signatures = sum(keyword == "NEWSIG" for keyword, _ in status)
+    if "not a detached signature" in stderr or "PLAINTEXT" in keywords:
+        raise Nix2AciError("it is not a detached signature (it holds the signed data itself)")
+    if signatures != 1:
+        raise Nix2AciError(
+            "it holds no OpenPGP signature" if not signatures else f"it holds {signatures} signatures, not one"
+        )
+    who = next((arguments for keyword, arguments in status if keyword in SIGNER_STATUS and len(arguments) == 2), None)
+    signer = f"{who[0]} ({who[1]})" if who else "?"
+    for keyword, problem in (
+        ("REVKEYSIG", f"made by a revoked key, {signer}"),
+        ("EXPKEYSIG", f"made by an expired key, {signer}"),
+        ("EXPSIG", f"the signature by {signer} has expired"),
+        ("BADSIG", f"BAD signature: the data is not what {signer} signed"),
+    ):
+        if keyword in keywords:
+            raise Nix2AciError(problem)
+    if "ERRSIG" in keywords:
+        key_id, reason = keywords["ERRSIG"][0], keywords["ERRSIG"][5:6]
+        if reason == ["9"]:
+            raise UnknownSigner(f"made by key {key_id}, which is not in the keyring", key_id)
+        raise Nix2AciError(f"gpg cannot check it (key {key_id}): {_gpg_message(stderr)}")
+    validsig = keywords.get("VALIDSIG", [])
+    if "GOODSIG" not in keywords or len(validsig) < 10 or returncode != 0:
+        raise Nix2AciError(f"it does not verify: {_gpg_message(stderr)}")
+    hash_algorithm, signature_class = validsig[7], validsig[8]
     if signature_class != "00":
-        raise Nix2AciError(f"{signature} is a class 0x{signature_class} signature; appc needs binary mode (0x00)")
+        kind = "a text-mode (class 0x01)" if signature_class == "01" else f"a class 0x{signature_class}"
+        raise Nix2AciError(f"it is {kind} signature; appc signs the image's exact bytes: binary mode, class 0x00")
     return Signer(
-        name=result.username or "",
-        fingerprint=result.pubkey_fingerprint or result.fingerprint,
-        digest=digest,
+        name=keywords["GOODSIG"][1] if len(keywords["GOODSIG"]) > 1 else "",
+        fingerprint=validsig[9],
+        digest=HASH_NAMES.get(hash_algorithm, f"hash algorithm {hash_algorithm}"),
         signature_class=signature_class,
     )
 
 
+def verify_stream(home: str, data: BinaryIO, signature: bytes) -> tuple[Signer, str]:
+    """Verify the detached armored ``signature`` of the bytes read from ``data`` with the keys of ``home``.
+
+    Input: a GnuPG home of public keys (:func:`public_keyring`), an open binary
+    stream (read to its end, in chunks, and fed to ``gpg --verify SIG -``), the
+    signature's bytes. Output: the signer (primary key fingerprint) and the hex
+    SHA-512 of every byte read. Raises :class:`Nix2AciError` (its subclass
+    :class:`UnknownSigner` for a key not in ``home``) unless exactly one good,
+    binary-mode signature by an unexpired, unrevoked key covers all the bytes;
+    the message says why, without the file names (callers add them).
+    """
+    with tempfile.NamedTemporaryFile(dir=home, suffix=".asc") as signature_file, tempfile.TemporaryFile() as status:
+        signature_file.write(signature)
+        signature_file.flush()
+        command = _gpg_command(home, 1, ["--verify", signature_file.name, "-"])
+        # Status and messages go to files: a pipe nobody reads while we write could fill and block gpg.
+        with tempfile.TemporaryFile() as errors:
+            try:
+                process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=status, stderr=errors)
+            except FileNotFoundError:
+                raise Nix2AciError("gpg is not installed (Debian: apt-get install gnupg)") from None
+            try:
+                digest = _feed(process, data)
+            except BaseException:
+                process.kill()
+                raise
+            finally:
+                process.wait()
+            status.seek(0)
+            errors.seek(0)
+            signer = _judge(_status(status.read()), errors.read().decode("utf-8", "replace"), process.returncode)
+    return signer, digest
+
+
 def verify_file(path: str, keyring: str, signature: str | None = None) -> Signer:
-    """Verify ``path`` as a consumer would: with only the public keys in the file ``keyring``."""
+    """Verify ``path`` as a consumer would: with only the public keys in the file ``keyring``.
+
+    ``signature`` defaults to ``<path>.asc``. One line naming the files when it is refused.
+    """
+    signature = signature or signature_path(path)
     try:
         with open(keyring, "rb") as file:
             keys = file.read()
     except OSError as error:
         raise Nix2AciError(f"cannot read the public keyring: {error}") from None
-    try:
-        with public_keyring(keys) as gpg:
-            return verify_with(gpg, path, signature)
-    except Nix2AciError as error:
-        raise Nix2AciError(f"{error} (keyring {keyring})") from None
+    armored = read_signature(signature)
+    with open_regular(path, "the image") as data, public_keyring(keys, f"the keyring {keyring}") as home:
+        try:
+            signer, _digest = verify_stream(home, data, armored)
+        except Nix2AciError as error:
+            raise Nix2AciError(f"{path}: the signature {signature} is refused: {error} (keyring {keyring})") from None
+    return signer
 
 
 def export_public_key(gpg: gnupg.GPG, key: Key) -> str:
@@ -421,17 +477,18 @@ def export_public_key(gpg: gnupg.GPG, key: Key) -> str:
 
 
 def sign_and_verify(gpg: gnupg.GPG, key: Key, path: str) -> Signer:
-    """Sign ``path`` and verify the new signature with only ``key``'s public key.
+    """Sign ``path`` and verify the new signature with only ``key``'s public key (:func:`verify_stream`).
 
     The check runs on the temporary file, before the rename: a signature that
     does not verify never replaces ``<path>.asc``.
     """
     signers: list[Signer] = []
-    with public_keyring(export_public_key(gpg, key)) as public:
+    with public_keyring(export_public_key(gpg, key).encode()) as public:
 
         def check(temporary: str) -> None:
             try:
-                signers.append(verify_with(public, path, temporary))
+                with open_regular(path, "the image") as data:
+                    signers.append(verify_stream(public, data, read_signature(temporary))[0])
             except Nix2AciError as error:
                 raise Nix2AciError(
                     f"the new signature of {path} does not verify, so it was not saved: {error}"
@@ -453,6 +510,12 @@ def _make_home(home: str) -> None:
     os.makedirs(os.path.dirname(home), exist_ok=True)
     os.makedirs(home, mode=0o700, exist_ok=True)
     os.chmod(home, 0o700)
+
+
+def _stop_agent(home: str) -> None:
+    """Stop the gpg-agent of a home we are about to move, if one runs (its sockets live in that home)."""
+    if os.path.exists(os.path.join(home, "S.gpg-agent")):
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], capture_output=True, check=False)
 
 
 def _retire_home(home: str) -> str:

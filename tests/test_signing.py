@@ -7,6 +7,8 @@ runs it: from another directory, with a bare environment (no .venv on PATH).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import re
 import shutil
@@ -17,6 +19,9 @@ from pathlib import Path
 
 import pytest
 from conftest import NIX_OPTIONS, REPO, nix_build, nix_build_expression, only_aci, require, run
+
+from nix2aci import signing
+from nix2aci.errors import Nix2AciError
 
 pytestmark = pytest.mark.slow
 
@@ -87,9 +92,12 @@ def postprocess(output: Path, cwd: Path, home: Path, *args: str, check: bool = T
     return run([str(output / "postprocess.sh"), *args], cwd=cwd, env=bare_env(home), check=check)
 
 
-def nix2aci(*args: str, env: dict[str, str] | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    """The nix2aci command line (the .venv's python-gnupg 0.5)."""
-    return run([sys.executable, "-m", "nix2aci", *args], env={**os.environ, **(env or {})}, check=check)
+def nix2aci(
+    *args: str, env: dict[str, str] | None = None, check: bool = False, **kwargs
+) -> subprocess.CompletedProcess:
+    """The nix2aci command line of this checkout (the .venv's python-gnupg 0.5), from any directory."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return run([sys.executable, "-m", "nix2aci", *args], env=env, check=check, **kwargs)
 
 
 def build_expression(expression: str, rooted: bool = True) -> Path:
@@ -278,8 +286,11 @@ def test_one_flipped_byte_in_a_copy_of_the_image_fails_verification(
     assert (good.returncode, good.stdout) == (0, f"{copy}: good signature by {signer}, SHA512\n")
     failed = nix2aci("verify", "--keyring", str(public_key), str(flipped))
     assert failed.returncode == 1
-    assert failed.stderr.startswith(f"nix2aci: error: {flipped}: the signature {flipped}.asc does not verify: ")
-    assert "signature bad" in failed.stderr
+    assert failed.stderr.startswith(f"nix2aci: error: {flipped}: the signature {flipped}.asc is refused: ")
+    assert (
+        f"BAD signature: the data is not what {fingerprint[-16:]} (nix2aci test <test@example.invalid>) signed"
+        in failed.stderr
+    )
     assert len(failed.stderr.splitlines()) == 1 and "Traceback" not in failed.stderr
 
 
@@ -307,7 +318,8 @@ def test_nix2aci_sign_and_verify_with_only_a_public_key(
     try:
         stranger = nix2aci("verify", "--keyring", str(other_home / "pubkeys.gpg"), str(image))
         assert stranger.returncode == 1
-        assert f"{image}: the signature {image}.asc does not verify: no public key" in stranger.stderr
+        refused = f"{image}: the signature {image}.asc is refused: made by key {fingerprint[-16:]}, which is not in"
+        assert f"{refused} the keyring" in stranger.stderr
         unknown = nix2aci("sign", str(image), env={**env, "NIX2ACI_SIGNING_KEY": "nobody-like-this"})
         assert unknown.returncode == 1
         assert "NIX2ACI_SIGNING_KEY='nobody-like-this' matches no secret key" in unknown.stderr
@@ -386,7 +398,17 @@ def test_a_run_killed_between_signing_and_rename_leaves_no_partial_signature(
     image = only_aci(busybox)
     outdir = tmp_path / "ACIs"
     link, signature = outdir / image.name, outdir / f"{image.name}.asc"
-    kill = [IN_STORE_PYTHON, "-I", "-c", KILL_BEFORE_RENAME, str(REPO), "postprocess", str(busybox), str(outdir)]
+    kill = [
+        IN_STORE_PYTHON,
+        "-I",
+        "-c",
+        KILL_BEFORE_RENAME,
+        str(REPO),
+        "postprocess",
+        "--build-output",
+        str(busybox),
+        str(outdir),
+    ]
     consumer = fresh_keyring(public_key)
     scratch = tmp_path / "tmp"  # the killed run's throw-away verification keyring stays here
     scratch.mkdir()
@@ -450,7 +472,7 @@ def test_an_ed25519_key_is_refused_because_rkt_cannot_verify_it(busybox, tmp_pat
 def test_sign_false_only_links(tmp_path):
     output = build_expression(busybox_expression(sign="false"))
     script = (output / "postprocess.sh").read_text()
-    assert " postprocess " + str(output) + " --no-sign " in script
+    assert " postprocess --build-output " + str(output) + " --no-sign " in script
     result = postprocess(output, tmp_path, tmp_path / "no-key-anywhere")
     image = only_aci(output)
     assert os.readlink(tmp_path / "ACIs" / image.name) == str(image)
@@ -467,7 +489,7 @@ def test_postprocess_script_is_self_contained(busybox):
     assert interpreter == IN_STORE_PYTHON or interpreter.startswith("/nix/store/")
     source = re.search(r" (/nix/store/[a-z0-9]{32}-nix2aci-source) postprocess ", script).group(1)
     assert (Path(source) / "nix2aci" / "postprocess.py").is_file()
-    assert f'postprocess {busybox} "$@"' in script
+    assert f'postprocess --build-output {busybox} "$@"' in script
     # The output references the source, so the script keeps working as long as the image is kept.
     assert source in run(["nix-store", "--query", "--references", str(busybox)]).stdout
 
@@ -514,3 +536,210 @@ def test_a_sandboxed_build_cannot_read_the_signing_key(key_home, tmp_path):
     assert f"cannot access '{key_home}': No such file or directory" not in outside
     assert f"/bin/cat: {key_file}: No such file or directory" not in outside
     assert f"'{key_home}': Permission denied\nlist {key_home}: failed\n" in outside
+
+
+# --- Issue 13: one verification path that refuses what it must -------------------------
+
+FAKED_PAST = "20200101T000000"  # keys made "then" with a one-day expiry are long expired now
+
+
+@pytest.fixture(scope="module")
+def odd_signatures(tmp_path_factory) -> dict[str, Path]:
+    """A data file, its signatures of every kind verification must refuse, and a good one; and the public keyring.
+
+    Keys: ``good``; ``expired`` (made in 2020, valid one day); ``old`` (made in 2020, never
+    expires: its signature expires after a day); ``revoked`` (signs, then is revoked).
+    """
+    home = tmp_path_factory.mktemp("o") / "h"
+    home.mkdir(mode=0o700)
+    files = home.parent
+    unprotected = ["--passphrase", "", "--pinentry-mode", "loopback"]
+    then = ["--faked-system-time", FAKED_PAST]
+    try:
+        for uid, expiry, extra in (("good", "never", []), ("expired", "1d", then), ("old", "never", then),
+                                   ("revoked", "never", [])):  # fmt: skip
+            gpg(home, *unprotected, *extra, "--quick-generate-key", f"{uid} <{uid}@example.invalid>", "rsa3072",
+                "sign", expiry)  # fmt: skip
+        data = files / "image.aci"
+        data.write_bytes(bytes(range(256)) * 1000 + b"\r\n text \n")
+
+        def sign(name: str, uid: str, *options: str) -> None:
+            gpg(home, "--local-user", f"{uid}@example.invalid", *options, "--output", str(files / f"{name}.asc"),
+                str(data))  # fmt: skip
+
+        sign("good", "good", "--armor", "--detach-sign")
+        sign("text-mode", "good", "--textmode", "--armor", "--detach-sign")
+        sign("expired-key", "expired", "--faked-system-time", "20200101T000100", "--armor", "--detach-sign")
+        sign("expired-signature", "old", "--faked-system-time", "20200101T000100", "--default-sig-expire", "1d",
+             "--armor", "--detach-sign")  # fmt: skip
+        sign("revoked-key", "revoked", "--armor", "--detach-sign")
+        sign("two-signatures", "good", "--local-user", "old@example.invalid", "--armor", "--detach-sign")
+        # Not detached: the signed data itself, under a detached signature's armor header.
+        sign("inline", "good", "--armor", "--sign")
+        inline = (files / "inline.asc").read_text().replace("PGP MESSAGE", "PGP SIGNATURE")
+        (files / "inline.asc").write_text(inline)
+        # Revoke with the certificate gpg made at generation (its first line is defused with a ':').
+        fingerprint = next(line.split(":")[9] for line in gpg(home, "--with-colons", "--fingerprint", "revoked@")
+                           .stdout.splitlines() if line.startswith("fpr:"))  # fmt: skip
+        revocation = (home / "openpgp-revocs.d" / f"{fingerprint}.rev").read_text()
+        (files / "revocation").write_text(revocation.replace(":-----BEGIN", "-----BEGIN"))
+        gpg(home, "--import", str(files / "revocation"))
+        gpg(home, "--armor", "--output", str(files / "pubkeys.gpg"), "--export")
+    finally:
+        stop_agent(home)
+    return {path.stem: path for path in files.iterdir() if path.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("signature", "refusal"),
+    [
+        ("expired-key", "made by an expired key, "),
+        ("expired-signature", ") has expired"),
+        ("revoked-key", "made by a revoked key, "),
+        ("text-mode", "it is a text-mode (class 0x01) signature; appc signs the image's exact bytes: binary mode"),
+        ("inline", "it is not a detached signature"),
+        ("two-signatures", "it holds 2 signatures, not one"),
+    ],
+)
+def test_verify_refuses_expired_revoked_text_mode_attached_and_double_signatures(odd_signatures, signature, refusal):
+    data, keyring, asc = odd_signatures["image"], odd_signatures["pubkeys"], odd_signatures[signature]
+    before = (data.read_bytes(), asc.read_bytes())
+    good = nix2aci("verify", "--keyring", str(keyring), "--signature", str(odd_signatures["good"]), str(data))
+    assert good.returncode == 0 and "good signature by good <good@example.invalid>" in good.stdout, good.stderr
+
+    result = nix2aci("verify", "--keyring", str(keyring), "--signature", str(asc), str(data))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"nix2aci: error: {data}: the signature {asc} is refused: ")
+    assert refusal in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert (data.read_bytes(), asc.read_bytes()) == before
+
+
+def test_verify_hashes_exactly_the_bytes_it_checked(odd_signatures):
+    # The digest run uses to pin what it unpacks: the SHA-512 of every byte fed to gpg.
+    data = odd_signatures["image"].read_bytes()
+    with signing.public_keyring(odd_signatures["pubkeys"].read_bytes()) as home:
+        signer, digest = signing.verify_stream(home, io.BytesIO(data), odd_signatures["good"].read_bytes())
+        assert digest == hashlib.sha512(data).hexdigest()
+        assert signer.name == "good <good@example.invalid>" and len(signer.fingerprint) == 40
+        with pytest.raises(Nix2AciError, match="BAD signature"):
+            signing.verify_stream(home, io.BytesIO(data[:-1]), odd_signatures["good"].read_bytes())
+
+
+def test_a_new_signature_is_verified_before_it_replaces_the_old_one(busybox, short_dir, tmp_path):
+    # A real key whose gpg.conf asks for text mode: its new signatures are refused by the check,
+    # which must run while the old, good signature is still in place and leave it untouched.
+    home = short_dir / "textmode"
+    make_key(home, "text mode")
+    try:
+        image = only_aci(busybox)
+        link, signature = tmp_path / "ACIs" / image.name, tmp_path / "ACIs" / f"{image.name}.asc"
+        postprocess(busybox, tmp_path, home)
+        good = signature.read_bytes()
+        copy = tmp_path / "copy.aci"
+        shutil.copy(image, copy)
+        assert nix2aci("sign", str(copy), env={"NIX2ACI_GNUPGHOME": str(home)}).returncode == 0
+        copy_signature = Path(f"{copy}.asc").read_bytes()
+
+        (home / "gpg.conf").write_text("textmode\n")
+        again = postprocess(busybox, tmp_path, home, check=False)
+        resigned = nix2aci("sign", str(copy), env={"NIX2ACI_GNUPGHOME": str(home)})
+    finally:
+        stop_agent(home)
+    for result, path in ((again, link), (resigned, copy)):
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"nix2aci: error: the new signature of {path} does not verify, so it was not")
+        assert "text-mode (class 0x01)" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert signature.read_bytes() == good and Path(f"{copy}.asc").read_bytes() == copy_signature
+    assert temporaries(tmp_path / "ACIs") == [] and temporaries(tmp_path) == []
+    public = home / "pubkeys.gpg"
+    assert nix2aci("verify", "--keyring", str(public), str(link)).returncode == 0
+
+
+# --- Issue 13: postprocess.sh never replaces what the user has ----------------------------
+
+
+def test_postprocess_refuses_a_users_image_and_signature_and_force_replaces_them(busybox, key_home, tmp_path):
+    image = only_aci(busybox)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    mine, my_signature = outdir / image.name, outdir / f"{image.name}.asc"
+    mine.write_bytes(b"my own image, not a link\n")
+    my_signature.write_bytes(b"my own signature\n")
+
+    refused = postprocess(busybox, tmp_path, key_home, "out", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        f"nix2aci: error: will not replace out/{image.name} (a regular file), not made by nix2aci: "
+        "move it away, or rerun with --force\n"
+    )
+    assert sorted(path.name for path in outdir.iterdir()) == sorted([mine.name, my_signature.name])
+    assert (mine.read_bytes(), my_signature.read_bytes()) == (b"my own image, not a link\n", b"my own signature\n")
+
+    forced = postprocess(busybox, tmp_path, key_home, "--force", "out")
+    assert os.readlink(mine) == str(image)
+    assert f"  signature: out/{image.name}.asc (verified, SHA512)" in forced.stdout.splitlines()
+    assert nix2aci("verify", "--keyring", str(key_home / "pubkeys.gpg"), str(mine)).returncode == 0
+    # Its own link now: a later run replaces it without --force.
+    assert postprocess(busybox, tmp_path, key_home, "out").returncode == 0
+
+
+# --- Issue 13: build-thin never replaces what the user has, and names a non-package ------
+
+
+def test_build_thin_refuses_a_users_files_and_force_replaces_them(tmp_path):
+    outdir = tmp_path / "ACIs"
+    outdir.mkdir()
+    mine, my_signature = outdir / "greeter.aci", outdir / "greeter.aci.asc"
+    mine.write_bytes(b"my greeter\n")
+    my_signature.write_bytes(b"my signature\n")
+    os.symlink("/home/alice/volumes", outdir / "greeter.mounts")
+
+    refused = nix2aci("build-thin", "greeter", "hello", "hello", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "nix2aci: error: will not replace ACIs/greeter.aci (a regular file), ACIs/greeter.mounts (a link to "
+        "/home/alice/volumes), not made by nix2aci: move it away, or rerun with --force\n"
+    )
+    assert sorted(path.name for path in outdir.iterdir()) == ["greeter.aci", "greeter.aci.asc", "greeter.mounts"]
+    assert (mine.read_bytes(), my_signature.read_bytes()) == (b"my greeter\n", b"my signature\n")
+    assert os.readlink(outdir / "greeter.mounts") == "/home/alice/volumes"
+
+    forced = nix2aci("build-thin", "--force", "greeter", "hello", "hello", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert os.readlink(mine).startswith(".greeter-result/") and mine.read_bytes()[:2] == b"\x1f\x8b"
+    assert my_signature.read_bytes() == b"my signature\n"  # only a new signature may replace it
+    assert temporaries(outdir) == []
+    # Its own links now: built again, they are replaced without --force.
+    assert nix2aci("build-thin", "greeter", "hello", "hello", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("package", "message"),
+    [
+        ("system", "PKG 'system' is a string, not a package (a derivation) of the package set"),
+        ("debianImport", "PKG 'debianImport' is a set, not a package (a derivation) of the package set"),
+        ("lib", "PKG 'lib' is not in the package set (pkgs of "),
+        ("pkgs.hello", "PKG 'pkgs.hello' is not an attribute name of the package set"),
+    ],
+)
+def test_build_thin_with_a_package_that_is_not_a_derivation_says_so(tmp_path, package, message):
+    result = nix2aci("build-thin", "x", "hello", "hello", package, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"nix2aci: error: {message}")
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before anything was built or linked
+
+
+@pytest.mark.parametrize("which", ["image", "signature"])
+def test_verify_names_a_fifo_or_a_missing_file_at_once(odd_signatures, tmp_path, which):
+    fifo, missing = tmp_path / "fifo", tmp_path / "missing"
+    os.mkfifo(fifo)
+    keyring, image, signature = odd_signatures["pubkeys"], odd_signatures["image"], odd_signatures["good"]
+    for path, problem in ((fifo, "is not a regular file"), (missing, "does not exist")):
+        arguments = (
+            [str(path), "--signature", str(signature)] if which == "image" else [str(image), "--signature", str(path)]
+        )
+        result = nix2aci("verify", "--keyring", str(keyring), *arguments, timeout=60)
+        assert result.returncode == 1
+        assert result.stderr == f"nix2aci: error: the {which} {path} {problem}\n"

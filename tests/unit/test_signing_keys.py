@@ -1,14 +1,12 @@
-"""Choosing the signing key, and writing files atomically (no gpg needed)."""
+"""Choosing the signing key (no gpg needed)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-from nix2aci import signing
+from nix2aci import atomic, signing
 from nix2aci.errors import Nix2AciError
 
 RSA_FPR = "A" * 32 + "0123ABCD"
@@ -95,53 +93,10 @@ def test_several_keys_need_nix2aci_signing_key():
         signing.choose_key(keys, "/h", "carol")
 
 
-def test_write_atomically_replaces_whole_and_sets_the_mode(tmp_path):
-    path = tmp_path / "x.aci.asc"
-    path.write_text("old")
-    signing.write_atomically(str(path), b"new")
-    assert path.read_bytes() == b"new"
-    assert (path.stat().st_mode & 0o777) == 0o644
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.aci.asc"]
-
-
-def test_a_failed_rename_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
-    path = tmp_path / "x.aci.asc"
-    path.write_text("old, complete")
-
-    def interrupted(_source, _destination):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        signing.write_atomically(str(path), b"new")
-    assert path.read_text() == "old, complete"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.aci.asc"]
-
-
-def test_stale_temporaries_of_dead_runs_are_removed_and_live_ones_kept(tmp_path):
-    path = tmp_path / "x.aci.asc"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f".x.aci.asc.nix2aci-tmp-{int(dead.stdout)}-0badc0de"
-    live = tmp_path / f".x.aci.asc.nix2aci-tmp-{os.getpid()}-0badc0de"
-    unrelated = tmp_path / ".y.aci.asc.nix2aci-tmp-1-0badc0de"
-    for file in (stale, live, unrelated):
-        file.write_text("partial")
-    assert signing.remove_stale_temporaries(str(path)) == [str(stale)]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, unrelated.name])
-
-
-def test_temporary_names_are_hidden_unique_and_name_their_writer(tmp_path):
-    path = str(tmp_path / "x.aci")
-    first, second = signing.temporary_path(path), signing.temporary_path(path)
-    assert first != second
-    assert os.path.dirname(first) == str(tmp_path)
-    assert os.path.basename(first).startswith(f".x.aci.nix2aci-tmp-{os.getpid()}-")
-
-
 def test_nothing_is_ever_signed_into_the_nix_store(tmp_path, monkeypatch):
     # Root may write into store paths, which would corrupt them: refused before gpg runs.
     monkeypatch.setenv("NIX_STORE_DIR", str(tmp_path / "store"))
     image = tmp_path / "store" / ("0" * 32 + "-aci-x") / "x.aci"
     with pytest.raises(Nix2AciError, match=r"is in the Nix store, where nothing may be added: run the build's"):
         signing.sign_file(None, signing.Key(RSA_FPR, "Alice"), str(image))
-    assert signing.in_nix_store(str(image)) and not signing.in_nix_store(str(tmp_path / "storefront" / "x.aci"))
+    assert atomic.in_nix_store(str(image)) and not atomic.in_nix_store(str(tmp_path / "storefront" / "x.aci"))

@@ -23,10 +23,10 @@ def test_the_script_runs_the_builds_interpreter_isolated_on_its_own_output():
     assert text.startswith("#!/bin/sh\n")
     assert text.endswith(
         f"\nexec /usr/bin/python3 -I -B -c 'import sys; sys.path.insert(0, sys.argv[1]); "
-        f'from nix2aci.cli import main; sys.exit(main(sys.argv[2:]))\' {SOURCE} postprocess {OUT} "$@"\n'
+        f'from nix2aci.cli import main; sys.exit(main(sys.argv[2:]))\' {SOURCE} postprocess --build-output {OUT} "$@"\n'
     )
     unsigned = postprocess.script_text(PYTHON, SOURCE, OUT, sign=False)
-    assert unsigned.endswith(f' postprocess {OUT} --no-sign "$@"\n')
+    assert unsigned.endswith(f' postprocess --build-output {OUT} --no-sign "$@"\n')
     assert "does not sign" in unsigned
 
 
@@ -43,7 +43,7 @@ def test_write_script_makes_it_executable(tmp_path):
     path = postprocess.write_script(spec, str(tmp_path))
     assert path == str(tmp_path / "postprocess.sh")
     assert os.stat(path).st_mode & 0o777 == 0o555
-    assert f"postprocess {tmp_path} " in (tmp_path / "postprocess.sh").read_text()
+    assert f"postprocess --build-output {tmp_path} " in (tmp_path / "postprocess.sh").read_text()
 
 
 def test_gc_root_names_are_nix_own():
@@ -75,8 +75,16 @@ def test_register_gc_root_falls_back_to_the_per_user_directory(tmp_path, monkeyp
     assert os.path.dirname(root) == str(tmp_path / "gcroots" / "per-user" / "alice")
 
 
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A directory that stands in for the Nix store (with a state directory for the GC roots)."""
+    monkeypatch.setenv("NIX_STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("NIX_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "store"
+
+
 def fake_output(directory, name="app-1.0-linux-amd64", mounts=False):
-    """A build output outside the store: an image, its ID, maybe a .mounts file."""
+    """A build output: an image, its ID, maybe a .mounts file."""
     directory.mkdir(parents=True)
     (directory / f"{name}.aci").write_bytes(b"image " + directory.name.encode())
     (directory / f"{name}.aci.id").write_text("sha512-" + "0" * 128 + "\n")
@@ -86,8 +94,16 @@ def fake_output(directory, name="app-1.0-linux-amd64", mounts=False):
     return directory
 
 
-def test_links_images_and_mounts_and_nothing_else(tmp_path):
-    output = fake_output(tmp_path / "out1", mounts=True)
+def snapshot(directory) -> dict[str, tuple[str, bytes]]:
+    """Every entry of ``directory``: a link's target or a file's bytes, to compare byte for byte."""
+    return {
+        path.name: ("link", os.readlink(path).encode()) if path.is_symlink() else ("file", path.read_bytes())
+        for path in directory.iterdir()
+    }
+
+
+def test_links_images_and_mounts_and_nothing_else(tmp_path, store):
+    output = fake_output(store / "0123-out1", mounts=True)
     outdir = tmp_path / "ACIs"
     links = postprocess.link_outputs(str(output), str(outdir))
     assert links == [str(outdir / "app-1.0-linux-amd64.aci"), str(outdir / "app-1.0-linux-amd64.mounts")]
@@ -96,9 +112,9 @@ def test_links_images_and_mounts_and_nothing_else(tmp_path):
         assert os.readlink(link) == str(output / os.path.basename(link))
 
 
-def test_relinking_to_another_image_drops_its_old_signature_only(tmp_path):
+def test_relinking_to_another_image_drops_its_old_signature_only(tmp_path, store):
     outdir = tmp_path / "ACIs"
-    first, second = fake_output(tmp_path / "out1"), fake_output(tmp_path / "out2")
+    first, second = fake_output(store / "0123-out1"), fake_output(store / "4567-out2")
     postprocess.link_outputs(str(first), str(outdir))
     signature = outdir / "app-1.0-linux-amd64.aci.asc"
     signature.write_text("signed out1")
@@ -111,8 +127,67 @@ def test_relinking_to_another_image_drops_its_old_signature_only(tmp_path):
     assert os.readlink(outdir / "app-1.0-linux-amd64.aci") == str(second / "app-1.0-linux-amd64.aci")
 
 
-def test_unsigned_postprocess_reports_each_image(tmp_path, monkeypatch):
-    output = fake_output(tmp_path / "out1")
+@pytest.mark.parametrize("what", ["a regular file", "a link to /home/alice/app.aci"])
+def test_a_users_image_and_signature_are_never_replaced_without_force(tmp_path, store, monkeypatch, what):
+    monkeypatch.chdir(tmp_path)
+    output = fake_output(store / "0123-out1", mounts=True)
+    outdir = tmp_path / "ACIs"
+    outdir.mkdir()
+    image, signature = outdir / "app-1.0-linux-amd64.aci", outdir / "app-1.0-linux-amd64.aci.asc"
+    if what == "a regular file":
+        image.write_bytes(b"my own image")
+    else:
+        os.symlink("/home/alice/app.aci", image)
+    signature.write_bytes(b"my own signature")
+    before = snapshot(outdir)
+
+    with pytest.raises(Nix2AciError) as error:
+        postprocess.link_outputs(str(output), str(outdir))
+    assert str(error.value) == (
+        f"will not replace ACIs/app-1.0-linux-amd64.aci ({what}), not made by nix2aci: "
+        "move it away, or rerun with --force"
+    )
+    assert snapshot(outdir) == before  # nothing linked, not even the .mounts; no temporaries
+
+    # --force replaces the image; the signature stays until a new one replaces it.
+    postprocess.link_outputs(str(output), str(outdir), force=True)
+    assert os.readlink(image) == str(output / image.name)
+    assert signature.read_bytes() == b"my own signature"
+
+
+def test_a_users_mounts_file_is_refused_too_and_nothing_is_linked(tmp_path, store, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    output = fake_output(store / "0123-out1", mounts=True)
+    (tmp_path / "ACIs").mkdir()
+    (tmp_path / "ACIs" / "app-1.0-linux-amd64.mounts").write_text("my volumes\n")
+    with pytest.raises(Nix2AciError, match=r"^will not replace ACIs/app-1.0-linux-amd64.mounts \(a regular file\),"):
+        postprocess.postprocess(str(output), None, sign=False)
+    assert snapshot(tmp_path / "ACIs") == {"app-1.0-linux-amd64.mounts": ("file", b"my volumes\n")}
+
+
+def test_without_a_key_a_users_signature_is_never_deleted(tmp_path, store, monkeypatch):
+    # Relinking our link to the same image with no key keeps its .asc; a user's file stops everything first.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NIX2ACI_GNUPGHOME", str(tmp_path / "no-key-here"))
+    output = fake_output(store / "0123-out1")
+    postprocess.postprocess(str(output), None, sign=False)
+    ours = tmp_path / "ACIs" / "app-1.0-linux-amd64.aci.asc"
+    ours.write_bytes(b"our signature of out1")
+    with pytest.raises(Nix2AciError, match="no signing key"):
+        postprocess.postprocess(str(output), None, sign=True)
+    assert ours.read_bytes() == b"our signature of out1"
+
+    other = fake_output(store / "4567-out2", name="other-1.0-linux-amd64")
+    (tmp_path / "ACIs" / "other-1.0-linux-amd64.aci").write_bytes(b"my image")
+    (tmp_path / "ACIs" / "other-1.0-linux-amd64.aci.asc").write_bytes(b"my signature")
+    before = snapshot(tmp_path / "ACIs")
+    with pytest.raises(Nix2AciError, match=r"will not replace ACIs/other-1.0-linux-amd64.aci \(a regular file\)"):
+        postprocess.postprocess(str(other), None, sign=True)
+    assert snapshot(tmp_path / "ACIs") == before
+
+
+def test_unsigned_postprocess_reports_each_image(tmp_path, store, monkeypatch):
+    output = fake_output(store / "0123-out1")
     monkeypatch.chdir(tmp_path)
     processed = postprocess.postprocess(str(output), None, sign=False)
     assert processed == [
@@ -135,11 +210,11 @@ def test_an_output_without_images_is_an_error(tmp_path):
         postprocess.link_outputs(str(tmp_path / "empty"), str(tmp_path / "ACIs"))
 
 
-def test_a_directory_in_the_links_place_is_left_alone(tmp_path):
-    output = fake_output(tmp_path / "out1")
+def test_a_directory_in_the_links_place_is_left_alone_even_with_force(tmp_path, store):
+    output = fake_output(store / "0123-out1")
     (tmp_path / "ACIs" / "app-1.0-linux-amd64.aci").mkdir(parents=True)
-    with pytest.raises(Nix2AciError, match=r"app-1.0-linux-amd64.aci is a directory; move it away"):
-        postprocess.link_outputs(str(output), str(tmp_path / "ACIs"))
+    with pytest.raises(Nix2AciError, match=r"app-1.0-linux-amd64.aci \(a directory\): move it away; nix2aci never"):
+        postprocess.link_outputs(str(output), str(tmp_path / "ACIs"), force=True)
     assert os.listdir(tmp_path / "ACIs" / "app-1.0-linux-amd64.aci") == []
     assert os.listdir(tmp_path / "ACIs") == ["app-1.0-linux-amd64.aci"]
 
