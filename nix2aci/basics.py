@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import re
 import stat
 from collections.abc import Iterator
@@ -182,7 +181,7 @@ def entries(rootfs: dict[str, Any], planned: plan.Planned) -> Iterator[plan.Entr
         if existing is not None and (existing, entry.kind) != (plan.Kind.DIRECTORY, plan.Kind.DIRECTORY):
             raise SpecError(argument, f"/{entry.path} is already in the image, as a {existing.value}")
         try:
-            yield from planned.make_directories(posixpath.dirname(entry.path))
+            yield from planned.make_parents(entry.path)
         except plan.NotADirectory as error:
             raise SpecError(argument, error.below(f"/{entry.path}")) from None
         planned[entry.path] = entry

@@ -289,30 +289,39 @@ class Planned:
     def __setitem__(self, path: str, entry: Entry) -> None:
         self.entries[path] = entry
 
-    def missing_directories(self, path: str) -> list[str]:
-        """``path`` and those of its parents where nothing is planned, outermost first.
+    def missing_parents(self, path: str) -> list[str]:
+        """The parents of ``path`` where nothing is planned, outermost first.
 
         Raises :class:`NotADirectory` when the nearest parent that is planned is not a
         directory: nothing can be made below a file, and nothing below a symlink,
         which would put it wherever the link points.
         """
         missing = []
-        while path and path not in self:
-            missing.append(path)
-            path = posixpath.dirname(path)
-        kind = self.kind(path) if path else Kind.DIRECTORY
-        if missing and kind is not Kind.DIRECTORY:
-            raise NotADirectory(path, kind)
+        parent = posixpath.dirname(path)
+        while parent and parent not in self:
+            missing.append(parent)
+            parent = posixpath.dirname(parent)
+        kind = self.kind(parent) if parent else Kind.DIRECTORY
+        if kind is not Kind.DIRECTORY:
+            raise NotADirectory(parent, kind)
         return list(reversed(missing))
 
-    def make_directories(self, path: str) -> list[Entry]:
-        """Plan a directory at ``path`` and at each of its parents where nothing is; return them, outermost first.
+    def make_parents(self, path: str) -> list[Entry]:
+        """Plan a directory at each parent of ``path`` where nothing is; return them, outermost first.
 
-        Raises :class:`NotADirectory` as :meth:`missing_directories` does.
+        Raises :class:`NotADirectory` as :meth:`missing_parents` does.
         """
-        made = [directory(missing) for missing in self.missing_directories(path)]
+        made = [directory(parent) for parent in self.missing_parents(path)]
         for entry in made:
             self[entry.path] = entry
+        return made
+
+    def make_directory(self, path: str) -> list[Entry]:
+        """:meth:`make_parents`, and a directory at ``path`` too where nothing is."""
+        made = self.make_parents(path)
+        if path and path not in self:
+            made.append(directory(path))
+            self[path] = made[-1]
         return made
 
 

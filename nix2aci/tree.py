@@ -79,9 +79,9 @@ def _finished(
     lookup = plan.Planned(planned, profile, copies)
     extra = list(basics.entries(spec.rootfs, lookup))
     for path, argument in directories.items():
-        extra += _placed(argument, path, lookup.make_directories)
+        extra += _placed(argument, path, lookup.make_directory)
     for path, argument in mount_points.items():
-        _placed(argument, path, lookup.missing_directories)
+        _placed(argument, path, lookup.missing_parents)
     if profile is None:
         return plan.merged(plan.sorted_plan([*planned, *extra]), copied)
     # What goes into a package's directory opens it: the package's own files stay.

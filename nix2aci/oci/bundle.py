@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import basics, plan, tree
 from ..errors import Nix2AciError
+from ..schema import show
 from ..spec import BuildSpec
 from . import runtime
 
@@ -94,7 +95,7 @@ def write_tree(entries: Iterable[plan.Entry], root: str) -> None:
             else:
                 _write_file(entry, target)
         except OSError as error:
-            raise Nix2AciError(f"cannot write /{entry.path} of the image: {error.strerror}") from None
+            raise Nix2AciError(f"cannot write {show('/' + entry.path)} of the image: {error.strerror}") from None
     for target, mode in reversed(directories):
         os.chmod(target, mode)
 
