@@ -222,9 +222,13 @@ def test_a_file_goes_neither_through_a_link_nor_over_what_a_package_has(function
         (BUSYBOX.format('mounts.x.path = "/bin/sh/x";'), "mounts.x.path: /bin/sh/x lies below /bin/sh, a symlink"),
         (CONTAINER.format('mounts."/etc/hosts/x" = { };'), 'mounts."/etc/hosts/x": /etc/hosts/x lies below /etc/hosts'),
         (CONTAINER.format('cwd = "/bin/sh/x";'), "cwd: /bin/sh/x lies below /bin/sh, a symlink in the image"),
+        (
+            BUSYBOX.format('resolvConf = true; mounts.resolv-conf.path = "/data";'),
+            "mounts.resolv-conf: is the name of the host's /etc/resolv.conf (resolvConf = true): rename it",
+        ),
     ],
 )
-def test_a_mount_point_below_a_file_is_a_build_error_naming_it(expression, expected):
+def test_a_mount_point_below_a_file_or_named_like_the_hosts_is_a_build_error_naming_it(expression, expected):
     assert build_error(expression).startswith(expected)
 
 
