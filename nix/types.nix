@@ -85,7 +85,7 @@ rec {
   fileNamePart = argument "fileNamePart";
   fileMode = argument "fileMode";
   derivationName = argument "derivationName";
-  id = mkType argumentSchema.definitions.id.description isId;
+  id = intBetween 0 maxId;
   nonEmptyString = mkType "a non-empty string" (v: isString v && v != "");
 
   # A user or group of appc: a name, a numeric id, or an absolute path; numbers become

@@ -60,15 +60,15 @@ def build(directory: Path, spec: dict, closures: list[str]) -> subprocess.Comple
         # rootfs/../X is $out/X; rootfs/../../X is next to $out, where the canary is.
         (
             lambda spec: spec["rootfs"].update(files={"../X": {**FILE, "text": "attack"}}),
-            'files."../X": must be an absolute, normalised path in the image',
+            'files."../X": must be an absolute path in the image, normalised',
         ),
         (
             lambda spec: spec["rootfs"].update(files={"/../../X": {**FILE, "text": "attack"}}),
-            'files."/../../X": must be an absolute, normalised path in the image',
+            'files."/../../X": must be an absolute path in the image, normalised',
         ),
         (
             lambda spec: spec["rootfs"].update(files={"/a\0b": {**FILE, "text": "attack"}}),
-            'files."/a\\u0000b": must be an absolute, normalised path in the image',
+            'files."/a\\u0000b": must be an absolute path in the image, normalised',
         ),
         (
             lambda spec: spec["rootfs"].update(files={"/X": {**FILE, "symlink": ""}}),
@@ -83,7 +83,7 @@ def build(directory: Path, spec: dict, closures: list[str]) -> subprocess.Comple
             "user: must be a user or group name: a lowercase letter or _",
         ),
         (lambda spec: spec["rootfs"]["account"].update(group="²"), "group: must be a user or group name"),
-        (lambda spec: spec["rootfs"].update(uid=4294967296), "uid: must be a user or group id, from 0 to 4294967295"),
+        (lambda spec: spec["rootfs"].update(uid=4294967296), "uid: must be an integer from 0 to 4294967295"),
         (
             lambda spec: spec["image"]["env"].update({"A=B": "c"}),
             'env."A=B": must be an environment variable name: letters, digits, _, . and -',

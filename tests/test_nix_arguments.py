@@ -33,7 +33,7 @@ def mk_aci(arguments: str) -> str:
             'ports.http = { port = 80; proto = "tcp"; };',
             "unknown field ports.http.'proto'; allowed: count, port, protocol, socketActivated",
         ),
-        ('mounts.data.path = "data";', "mounts.data.path must be an absolute, normalised path"),
+        ('mounts.data.path = "data";', "mounts.data.path must be an absolute path in the image, normalised"),
         ('isolators = [ { name = "resource/memory"; } ];', "isolators[0].value is required"),
         ('user = "";', "user must be a user or group name"),
         ('compression = "zstd";', 'compression must be one of "gzip", "xz", "bzip2", "none"'),
@@ -77,7 +77,7 @@ FUNCTIONS = {
     "buildContainer": 'n.lib.buildContainer ({{ args = [ "${{n.pkgs.busybox}}/bin/sh" ]; }} // {{ {} }})',
     "buildOCIImage": "n.lib.buildOCIImage ({{ packages = [ n.pkgs.busybox ]; }} // {{ {} }})",
 }
-IMAGE_PATH = "must be an absolute, normalised path in the image: /-separated names, none of them empty, . or .."
+IMAGE_PATH = "must be an absolute path in the image, normalised: /-separated names, none of them empty, . or .."
 
 
 def call(function: str, arguments: str) -> str:
@@ -106,9 +106,9 @@ def test_evaluation_messages_keep_to_one_line_whatever_the_value():
         ('files."/nix/store/x".text = "x";', 'files."/nix/store/x" must lie outside the Nix store (/nix/store)'),
         ('files."/x".symlink = "";', 'files."/x".symlink must be a non-empty string, got the string ""'),
         ('files."/x" = { text = "x"; mode = "8000"; };', 'files."/x".mode must be an octal mode'),
-        ('files."/x" = { text = "x"; uid = 4294967296; };', 'files."/x".uid must be a user or group id, from 0 to'),
-        ("uid = 4294967296;", "uid must be a user or group id, from 0 to 4294967295, got 4294967296"),
-        ("gid = -1;", "gid must be a user or group id, from 0 to 4294967295, got -1"),
+        ('files."/x" = { text = "x"; uid = 4294967296; };', 'files."/x".uid must be an integer from 0 to'),
+        ("uid = 4294967296;", "uid must be an integer from 0 to 4294967295, got 4294967296"),
+        ("gid = -1;", "gid must be an integer from 0 to 4294967295, got -1"),
         ('env."A=B" = "c";', 'the name of env."A=B" must be an environment variable name: letters, digits, _, . and -'),
         ('env."" = "c";', 'the name of env."" must be an environment variable name'),
         ('env."A\\nB" = "c";', 'the name of env."A\\nB" must be an environment variable name'),
@@ -131,12 +131,20 @@ def test_arguments_that_become_paths_or_lines_fail_at_evaluation_in_every_functi
         ("mkACI", "user = 4294967296;", "user must be a user or group name"),
         ("mkACI", 'user = "4294967296";', "user must be a user or group name"),
         ("mkACI", 'group = "/etc/../shadow";', "group must be a user or group name"),
-        ("mkACI", "supplementaryGIDs = [ 4294967296 ];", "supplementaryGIDs[0] must be a user or group id"),
+        (
+            "mkACI",
+            "supplementaryGIDs = [ 4294967296 ];",
+            "supplementaryGIDs[0] must be an integer from 0 to 4294967295",
+        ),
         ("mkACI", 'version = "1/2";', "version must be a part of a file name: letters, digits and + - . _ ? ="),
         ("mkACI", 'version = "..";', "version must be a part of a file name"),
         ("mkACI", 'mounts.data.path = "/var/../etc";', f"mounts.data.path {IMAGE_PATH}"),
-        ("buildContainer", "user.uid = 4294967296;", "user.uid must be a user or group id, from 0 to 4294967295"),
-        ("buildContainer", "user.additionalGids = [ (-1) ];", "user.additionalGids[0] must be a user or group id"),
+        ("buildContainer", "user.uid = 4294967296;", "user.uid must be an integer from 0 to 4294967295"),
+        (
+            "buildContainer",
+            "user.additionalGids = [ (-1) ];",
+            "user.additionalGids[0] must be an integer from 0 to 4294967295",
+        ),
         ("buildContainer", 'name = "a b";', "name must be a name of letters, digits and + - . _ ? ="),
         ("buildContainer", 'mounts."/data/../etc" = { };', f'the name of mounts."/data/../etc" {IMAGE_PATH}'),
         ("buildOCIImage", 'user = "evil:x:0:0::/:/bin/sh\\nmallory";', "user must be USER or USER:GROUP"),
@@ -160,8 +168,8 @@ def test_names_ids_and_file_name_parts_fail_at_evaluation_naming_the_argument(fu
         ("ports.http = { port = 80; count = 0; };", "ports.http.count must be an integer from 1 to 65535, got 0"),
         ("compressionLevel = 10;", "compressionLevel must be an integer from 0 to 9, got 10"),
         ("compressionLevel = -1;", "compressionLevel must be an integer from 0 to 9, got -1"),
-        ("uid = 4294967296;", "uid must be a user or group id, from 0 to 4294967295, got 4294967296"),
-        ("gid = 4294967296;", "gid must be a user or group id, from 0 to 4294967295, got 4294967296"),
+        ("uid = 4294967296;", "uid must be an integer from 0 to 4294967295, got 4294967296"),
+        ("gid = 4294967296;", "gid must be an integer from 0 to 4294967295, got 4294967296"),
     ],
 )
 def test_bounds_are_refused_just_outside(arguments, expected):
