@@ -122,6 +122,8 @@ def _file(argument: str, path: str, description: dict[str, Any]) -> plan.Entry:
             raise SpecError(f"{argument}.symlink", f"must be a non-empty string without NUL; got {show(target)}")
         entry = plan.symlink(relative, target)
     elif description["text"] is not None:
+        if not isinstance(description["text"], str):
+            raise SpecError(f"{argument}.text", f"must be a string; got {show(description['text'])}")
         entry = plan.file_with_content(relative, description["text"].encode(), 0o644 if mode is None else mode)
     else:
         entry = _source(f"{argument}.source", description["source"], relative, 0o644 if mode is None else mode)
@@ -170,8 +172,8 @@ def entries(rootfs: dict[str, Any], planned: plan.Planned) -> Iterator[plan.Entr
 
     Raises SpecError naming the argument whose file cannot go where it should.
     """
-    files = rootfs["files"]
-    user_files = [(field("files", path), _file(field("files", path), path, files[path])) for path in sorted(files)]
+    arguments = {path: field("files", path) for path in sorted(rootfs["files"])}
+    user_files = [(argument, _file(argument, path, rootfs["files"][path])) for path, argument in arguments.items()]
     taken = {entry.path for _, entry in user_files}
     basics = [(argument, entry) for argument, entry in _basics(rootfs, planned) if entry.path not in taken]
     # Decided before any of them is planned: what the packages have wins over the basics.

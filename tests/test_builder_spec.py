@@ -74,6 +74,7 @@ def build(directory: Path, spec: dict, closures: list[str]) -> subprocess.Comple
             lambda spec: spec["rootfs"].update(files={"/X": {**FILE, "symlink": ""}}),
             'files."/X".symlink: must be a non-empty string without NUL',
         ),
+        (lambda spec: spec["rootfs"].update(files={"/X": {**FILE, "text": 5}}), 'files."/X".text: must be a string'),
         (
             lambda spec: spec["rootfs"].update(files={"/nix/store/X": {**FILE, "text": "attack"}}),
             'files."/nix/store/X": must lie outside the Nix store (/nix/store)',

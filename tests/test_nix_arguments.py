@@ -191,3 +191,9 @@ def test_bounds_are_refused_just_outside(arguments, expected):
 )
 def test_bounds_are_accepted_just_inside(arguments):
     assert nix_eval_json(call("mkACI", arguments)).endswith(".drv")
+
+
+def test_an_image_name_with_a_tilde_still_makes_a_derivation():
+    # ~ is allowed in an AC Identifier, not in a store path's name.
+    path = nix_eval_json(call("mkACI", 'name = "example.com/a~b";'))
+    assert path.endswith(".drv") and "-aci-a-b-" in path
