@@ -14,20 +14,20 @@ let
     args = required (types.nonEmpty types.argv);
     packages = optional (types.listOf types.package) [ ];
     prefer = optional (types.listOf types.package) [ ];
-    name = optional (types.nullOr types.string) null;
+    name = optional (types.nullOr types.derivationName) null;
     mounts = optional
-      (types.attrsOf types.absolutePath (types.record {
+      (types.attrsOf types.imagePath (types.record {
         type = optional types.string "none";
         source = optional types.string "none";
         options = optional (types.listOf types.string) [ ];
       }))
       { };
     readonly = optional types.bool true;
-    env = optional (types.attrsOf types.string types.string) { };
+    env = optional (types.attrsOf types.environmentName types.string) { };
     user = optional (types.record {
-      uid = optional (types.intBetween 0 4294967295) 0;
-      gid = optional (types.intBetween 0 4294967295) 0;
-      additionalGids = optional (types.listOf (types.intBetween 0 4294967295)) [ ];
+      uid = optional types.id 0;
+      gid = optional types.id 0;
+      additionalGids = optional (types.listOf types.id) [ ];
     }) { };
     cwd = optional types.absolutePath "/";
     terminal = optional types.bool false;
@@ -52,7 +52,7 @@ let
 in
 if roots == [ ] then throw "buildContainer: args name no store path and packages is empty: there is nothing to put in the container"
 else runBuilder {
-  name = "oci-bundle-${if args.name != null then args.name
+  name = "oci-bundle-${if args.name != null then baseNameOf args.name
     else if args.packages != [ ] then (common.packageName (builtins.head args.packages)).name
     else program}";
   inherit roots;

@@ -43,24 +43,27 @@ rec {
     shellLinks = optional bool true;
     resolvConf = optional bool false;
     cacert = optional (nullOr package) (pkgs.cacert or null);
-    uid = optional (intBetween 0 4294967295) 1000;
-    gid = optional (intBetween 0 4294967295) 1000;
+    uid = optional id 1000;
+    gid = optional id 1000;
+    # A file's path names where it goes and nothing else: never outside the image (no ..),
+    # never through another name for the same place (no ., //, trailing /).
     files = optional
-      (attrsOf absolutePath (record {
+      (attrsOf imagePath (record {
         text = optional (nullOr string) null;
         source = optional (nullOr package) null;
-        symlink = optional (nullOr string) null;
+        symlink = optional (nullOr nonEmptyString) null;
         directory = optional bool false;
-        mode = optional (nullOr (mkPattern "an octal mode such as \"0644\" or \"1777\"" "0?[0-7]{3,4}")) null;
-        uid = optional (intBetween 0 4294967295) 0;
-        gid = optional (intBetween 0 4294967295) 0;
+        mode = optional (nullOr fileMode) null;
+        uid = optional id 0;
+        gid = optional id 0;
       }))
       { };
   };
 
   # The build spec's `rootfs` part from checked arguments, and the store paths it adds
   # to the image (the CA bundle). A file must say exactly one of text, source,
-  # symlink or directory.
+  # symlink or directory, and lie outside the Nix store: the image's store paths are
+  # the host's, unchanged (their names are hashes of their contents).
   # `account` holds the image's user and group as given (names, numbers or paths).
   rootfsSpec = fn: args: account:
     let
@@ -68,10 +71,16 @@ rec {
         (file.text != null) (file.source != null) (file.symlink != null) file.directory
       ]);
       bad = builtins.filter (path: kinds args.files.${path} != 1) (builtins.attrNames args.files);
+      storePrefix = "${builtins.storeDir}/";
+      inStore = builtins.filter
+        (path: builtins.substring 0 (builtins.stringLength storePrefix) path == storePrefix)
+        (builtins.attrNames args.files);
       bundle = if args.cacert == null then null else "${args.cacert}/etc/ssl/certs/ca-bundle.crt";
     in
     if bad != [ ] then
-      throw "${fn}: files.\"${builtins.head bad}\" must set exactly one of text, source, symlink or directory = true"
+      throw "${fn}: files.${builtins.toJSON (builtins.head bad)} must set exactly one of text, source, symlink or directory = true"
+    else if inStore != [ ] then
+      throw "${fn}: files.${builtins.toJSON (builtins.head inStore)} must lie outside the Nix store (${builtins.storeDir}): the image's store paths are copied unchanged"
     else {
       spec = {
         inherit (args) users hosts tmp shellLinks resolvConf uid gid;

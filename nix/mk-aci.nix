@@ -9,19 +9,21 @@ let
   inherit (types) required optional;
 
   stringAttrs = types.attrsOf types.string types.string;
+  # Names in the manifest's files and lines: checked where they are given.
+  environment = types.attrsOf types.environmentName types.string;
 
   arguments = types.record (common.rootfsArguments types // common.platformArguments types // {
     packages = required (types.nonEmpty (types.listOf types.package));
     name = optional (types.nullOr types.acIdentifier) null;
-    version = optional (types.nullOr types.string) null;
+    version = optional (types.nullOr types.fileNamePart) null;
     exec = optional (types.nullOr types.argv) null;
     static = optional types.bool false;
     thin = optional types.bool false;
     prefer = optional (types.listOf types.package) [ ];
-    env = optional stringAttrs { };
+    env = optional environment { };
     user = optional types.userOrGroup "0";
     group = optional types.userOrGroup "0";
-    supplementaryGIDs = optional (types.listOf (types.intBetween 0 4294967295)) [ ];
+    supplementaryGIDs = optional (types.listOf types.id) [ ];
     workingDirectory = optional (types.nullOr types.absolutePath) null;
     labels = optional stringAttrs { };
     annotations = optional stringAttrs { };
@@ -29,7 +31,7 @@ let
     userAnnotations = optional stringAttrs { };
     mounts = optional
       (types.attrsOf types.acName (types.record {
-        path = required types.absolutePath;
+        path = required types.imagePath;
         readOnly = optional types.bool false;
       }))
       { };
@@ -72,10 +74,11 @@ let
     else if (builtins.tryEval (types.acIdentifier.verify "name" firstName.name)).success then firstName.name
     else throw "mkACI: the image name defaults to the first package's name \"${firstName.name}\", which is not ${types.acIdentifier.description}; pass name, e.g. name = \"example.com/${builtins.replaceStrings ["_"] ["-"] firstName.name}\"";
 
-  version =
-    if args.version != null then args.version
-    else if firstName.version != "" then firstName.version
-    else "latest";
+  # The version is part of the file name: a package's own version is checked like an argument.
+  version = types.fileNamePart.verify "version (the first package's version, when version is not given)"
+    (if args.version != null then args.version
+     else if firstName.version != "" then firstName.version
+     else "latest");
 
   platform =
     let default = common.platforms.appc (common.systemOf first);
@@ -103,7 +106,8 @@ let
   };
 in
 runBuilder {
-  name = "aci-${baseNameOf name}-${version}";
+  # An AC Identifier may hold ~, which a derivation name may not.
+  name = "aci-${builtins.replaceStrings [ "~" ] [ "-" ] (baseNameOf name)}-${version}";
   roots = args.packages ++ rootfs.roots;
   spec = common.paths { inherit (args) packages; roots = args.packages ++ rootfs.roots; } // {
     format = "aci";

@@ -12,13 +12,13 @@ let
   arguments = types.record (common.rootfsArguments types // common.platformArguments types // {
     packages = required (types.nonEmpty (types.listOf types.package));
     prefer = optional (types.listOf types.package) [ ];
-    name = optional (types.nullOr types.string) null;
+    name = optional (types.nullOr types.derivationName) null;
     tag = optional (types.nullOr types.string) null;
     entrypoint = optional (types.nullOr types.argv) null;
     cmd = optional (types.nullOr types.argv) null;
-    env = optional (types.attrsOf types.string types.string) { };
+    env = optional (types.attrsOf types.environmentName types.string) { };
     workingDir = optional (types.nullOr types.absolutePath) null;
-    user = optional (types.nullOr types.string) null;
+    user = optional (types.nullOr types.ociUser) null;
     exposedPorts = optional (types.listOf (types.mkPattern "a port like \"80/tcp\", \"53/udp\" or \"8080\"" "[0-9]+(/(tcp|udp))?")) [ ];
     labels = optional (types.attrsOf types.string types.string) { };
     compression = optional (types.enum [ "gzip" "none" ]) "gzip";

@@ -4,8 +4,9 @@
 # patterns and tables used here are read from the same JSON files the models
 # read, so the two sides cannot drift apart.
 #
-# A type is { description; verify = path: value: value' }: verify returns the
-# (normalised) value or throws "FUNCTION: PATH must be DESCRIPTION, got VALUE".
+# A type is { description; check = value: bool; verify = path: value: value' }:
+# verify returns the (normalised) value or throws "FUNCTION: PATH must be
+# DESCRIPTION, got VALUE".
 fn:
 let
   inherit (builtins) isAttrs isBool isInt isList isString attrNames concatStringsSep;
@@ -13,9 +14,12 @@ let
   manifestSchema = builtins.fromJSON (builtins.readFile ../nix2aci/appc/image-manifest.schema.json);
   validOSArch = builtins.fromJSON (builtins.readFile ../nix2aci/appc/os-arch.json);
   goPlatforms = builtins.fromJSON (builtins.readFile ../nix2aci/oci/go-platforms.json);
+  # What becomes file names and lines of files: the builder checks the same (nix2aci/basics.py).
+  argumentSchema = builtins.fromJSON (builtins.readFile ../nix2aci/arguments.schema.json);
 
+  # Strings are shown as JSON, so that a newline in one cannot break the message's line.
   show = value:
-    if isString value then "the string \"${value}\""
+    if isString value then "the string ${builtins.toJSON value}"
     else if isInt value || isBool value then "${builtins.toJSON value}"
     else if value == null then "null"
     else if isList value then "a list"
@@ -26,10 +30,14 @@ let
   fail = path: description: value:
     throw "${fn}: ${path} must be ${description}, got ${show value}";
 
-  join = path: key: if path == "" then key else "${path}.${key}";
+  # A field's path as Nix writes it: ports.http.port, files."/etc/motd".
+  join = path: key:
+    let quoted = if builtins.match "[A-Za-z_][A-Za-z0-9_'-]*" key != null then key else builtins.toJSON key;
+    in if path == "" then quoted else "${path}.${quoted}";
 
   mkType = description: predicate: {
     inherit description;
+    check = predicate;
     verify = path: value: if predicate value then value else fail path description value;
   };
 
@@ -37,6 +45,18 @@ let
   pattern = definition:
     let d = manifestSchema.definitions.${definition};
     in mkType d.description (v: isString v && builtins.match d.pattern v != null);
+
+  # A string that matches a pattern of the argument schema.
+  argument = definition:
+    let d = argumentSchema.definitions.${definition};
+    in mkType d.description (v: isString v && builtins.match d.pattern v != null);
+
+  # A user or group id: an integer, or a string of decimal digits.
+  maxId = argumentSchema.definitions.id.maximum;
+  isId = v: isInt v && v >= 0 && v <= maxId;
+  isNumericId = v: isString v && builtins.match argumentSchema.definitions.numericId.pattern v != null
+    && builtins.fromJSON v <= maxId;
+  isAccountName = v: isString v && builtins.match argumentSchema.definitions.accountName.pattern v != null;
 in
 rec {
   inherit fail show;
@@ -58,15 +78,37 @@ rec {
   acIdentifier = pattern "acIdentifier";
   acName = pattern "acName";
 
-  # A user or group: a name, a numeric id, or an absolute path; numbers become strings,
-  # as the manifest wants.
-  userOrGroup = {
-    description = "a user or group name, a numeric id, or an absolute path";
-    verify = path: value:
-      if isInt value && value >= 0 then toString value
-      else if isString value && value != "" then value
-      else fail path "a non-empty string or a non-negative integer" value;
-  };
+  # The paths, names and ids that become file names or lines of /etc/passwd and /etc/group
+  # (see nix2aci/arguments.schema.json).
+  imagePath = argument "imagePath";
+  environmentName = argument "environmentName";
+  fileNamePart = argument "fileNamePart";
+  fileMode = argument "fileMode";
+  derivationName = argument "derivationName";
+  id = intBetween 0 maxId;
+  nonEmptyString = mkType "a non-empty string" (v: isString v && v != "");
+
+  # A user or group of appc: a name, a numeric id, or an absolute path; numbers become
+  # strings, as the manifest wants.
+  userOrGroup =
+    let description = "${argumentSchema.definitions.accountName.description}, "
+      + "a numeric id from 0 to ${toString maxId} (an integer or a string of digits), or ${imagePath.description}";
+    in {
+      inherit description;
+      verify = path: value:
+        if isId value then toString value
+        else if isAccountName value || isNumericId value || imagePath.check value then value
+        else fail path description value;
+    };
+
+  # An OCI config's User: USER or USER:GROUP, each a name or a numeric id.
+  ociUser = mkType
+    ("USER or USER:GROUP, each ${argumentSchema.definitions.accountName.description} "
+      + "or a numeric id from 0 to ${toString maxId}")
+    (v: isString v && (
+      let parts = builtins.match "([^:]*)(:([^:]*))?" v;
+          ok = part: isAccountName part || isNumericId part;
+      in parts != null && ok (builtins.elemAt parts 0) && (builtins.elemAt parts 2 == null || ok (builtins.elemAt parts 2))));
 
   # Command lines are lists: a string is never split into arguments.
   argv = {

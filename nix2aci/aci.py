@@ -43,6 +43,8 @@ from .unarchive import (
 
 # Labels nix2aci always sets from their own arguments.
 ARGUMENT_LABELS = ("version", "os", "arch")
+# The mount point of the host's /etc/resolv.conf (resolvConf = true).
+RESOLV_CONF_MOUNT = "resolv-conf"
 
 
 @attrs.frozen
@@ -129,8 +131,7 @@ def manifest_document(image: dict[str, Any], host_mounts: dict[str, str]) -> dic
 def file_name(manifest: ImageManifest) -> str:
     """``NAME-VERSION-OS-ARCH.aci``, NAME the last component of the image name (appc's convention)."""
     version = manifest.label("version")
-    if "/" in version:
-        raise SpecError("version", f"becomes part of the file name and must not contain '/', got {version!r}")
+    basics.check("version", "fileNamePart", version)
     return f"{manifest.name.rsplit('/', 1)[-1]}-{version}-{manifest.label('os')}-{manifest.label('arch')}.aci"
 
 
@@ -139,8 +140,9 @@ def store_mount_names(paths: list[str], taken: set[str]) -> dict[str, str]:
 
     A name is the store path's name made an AC Name (``glibc-host-2.36`` ->
     ``glibc-host-2-36``), so it is readable and stable across rebuilds; where two
-    paths, or one of ``taken``, would share it, the path's hash tells them apart
-    (``source-0abc1234``). Input paths are sorted; so is the output.
+    paths, or one of ``taken`` (the user's mounts), would share it, the path's hash
+    tells them apart (``source-0abc1234``). Input paths are sorted; so is the output.
+    Raises SpecError naming the user's mount that takes even that name.
     """
 
     def readable(path: str) -> str:
@@ -149,10 +151,33 @@ def store_mount_names(paths: list[str], taken: set[str]) -> dict[str, str]:
 
     stems = {path: readable(path) for path in paths}
     counts = collections.Counter(stems.values())
-    return {
+    names = {
         path: stem if counts[stem] == 1 and stem not in taken else f"{stem}-{os.path.basename(path)[:8]}"
         for path, stem in stems.items()
     }
+    for path, name in names.items():
+        if name in taken:
+            raise SpecError(f"mounts.{name}", f"takes the name of the mount point of {path}: give it another name")
+    return names
+
+
+def _host_mounts(spec: BuildSpec) -> dict[str, str]:
+    """{host path: mount name} of what the image mounts from the host: its closure (thin) and
+    /etc/resolv.conf (resolvConf), named apart from the user's mounts."""
+    taken = set(spec.image["mounts"])
+    host_mounts = {}
+    if spec.rootfs["resolvConf"]:
+        if RESOLV_CONF_MOUNT in taken:
+            raise SpecError(
+                f"mounts.{RESOLV_CONF_MOUNT}",
+                "is the name of the host's /etc/resolv.conf (resolvConf = true): rename it",
+            )
+        taken.add(RESOLV_CONF_MOUNT)
+    if spec.mode == "thin":
+        host_mounts = store_mount_names(spec.closure.paths_needed_by(spec.roots), taken)
+    if spec.rootfs["resolvConf"]:
+        host_mounts["/etc/resolv.conf"] = RESOLV_CONF_MOUNT
+    return host_mounts
 
 
 def mounts_flags(host_mounts: dict[str, str]) -> str:
@@ -166,17 +191,13 @@ def build(spec: BuildSpec) -> AciResult:
     An image with host mounts (thin, or resolvConf) also gets
     ``NAME-VERSION-OS-ARCH.mounts``, its volumes as rkt flags.
     """
-    host_mounts = (
-        store_mount_names(spec.closure.paths_needed_by(spec.roots), set(spec.image["mounts"]))
-        if spec.mode == "thin"
-        else {}
-    )
-    if spec.rootfs["resolvConf"]:
-        host_mounts["/etc/resolv.conf"] = "resolv-conf"
+    host_mounts = _host_mounts(spec)
     image = {**spec.image, "env": basics.environment(spec.rootfs, spec.image["env"])}
     manifest = ImageManifest.from_json(manifest_document(image, host_mounts))
     manifest_bytes = (json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
-    rootfs = (entry.under("rootfs") for entry in tree.image_tree(spec))
+    # The runtime makes the mount points: they must lie in directories of the image.
+    mount_points = {mount["path"]: f"mounts.{name}.path" for name, mount in sorted(spec.image["mounts"].items())}
+    rootfs = (entry.under("rootfs") for entry in plan.contained(tree.image_tree(spec, mount_points=mount_points)))
     path = os.path.join(spec.out, file_name(manifest))
     layout = Layout(path)
     os.makedirs(spec.out, exist_ok=True)

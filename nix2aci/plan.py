@@ -238,6 +238,19 @@ class Profile:
             self.entries[path] = symlink(path, host)
 
 
+class NotADirectory(Nix2AciError):
+    """A path was to be made below ``parent``, which the image has as a ``kind`` that is not a directory."""
+
+    def __init__(self, parent: str, kind: Kind) -> None:
+        super().__init__(f"/{parent} is a {kind.value} in the image, not a directory")
+        self.parent = parent
+        self.kind = kind
+
+    def below(self, path: str) -> str:
+        """What is wrong with the absolute ``path`` that was to be made."""
+        return f"{path} lies below /{self.parent}, a {self.kind.value} in the image, not a directory"
+
+
 class Planned:
     """Where the basics and the formats look up what an image holds, while it is still being planned.
 
@@ -255,45 +268,78 @@ class Planned:
         self.profile = profile
         self.copies = copies or {}
 
-    def __contains__(self, path: str) -> bool:
+    def kind(self, path: str) -> Kind | None:
+        """The kind of what is planned at ``path``; None where nothing is."""
         if path in self.entries:
-            return True
+            return self.entries[path].kind
         if self.profile is not None:
             self.profile.reveal(path)
             if path in self.profile.entries:
-                return True
-        return any(
-            _host_has(host, path[len(root) + 1 :] if root else path)
-            for root, host in self.copies.items()
-            if path == root or path.startswith(f"{root}/" if root else "")
-        )
+                return self.profile.entries[path].kind
+        for root, host in self.copies.items():
+            if path == root or path.startswith(f"{root}/" if root else ""):
+                found = _host_kind(host, path[len(root) + 1 :] if root else path)
+                if found is not None:
+                    return found
+        return None
+
+    def __contains__(self, path: str) -> bool:
+        return self.kind(path) is not None
 
     def __setitem__(self, path: str, entry: Entry) -> None:
         self.entries[path] = entry
 
-    def make_directories(self, path: str) -> list[Entry]:
-        """Plan a directory at ``path`` and at each of its parents where nothing is; return them, outermost first."""
+    def missing_parents(self, path: str) -> list[str]:
+        """The parents of ``path`` where nothing is planned, outermost first.
+
+        Raises :class:`NotADirectory` when the nearest parent that is planned is not a
+        directory: nothing can be made below a file, and nothing below a symlink,
+        which would put it wherever the link points.
+        """
         missing = []
-        while path and path not in self:
-            missing.append(path)
-            path = posixpath.dirname(path)
-        made = [directory(parent) for parent in reversed(missing)]
+        parent = posixpath.dirname(path)
+        while parent and parent not in self:
+            missing.append(parent)
+            parent = posixpath.dirname(parent)
+        kind = self.kind(parent) if parent else Kind.DIRECTORY
+        if kind is not Kind.DIRECTORY:
+            raise NotADirectory(parent, kind)
+        return list(reversed(missing))
+
+    def make_parents(self, path: str) -> list[Entry]:
+        """Plan a directory at each parent of ``path`` where nothing is; return them, outermost first.
+
+        Raises :class:`NotADirectory` as :meth:`missing_parents` does.
+        """
+        made = [directory(parent) for parent in self.missing_parents(path)]
         for entry in made:
             self[entry.path] = entry
         return made
 
+    def make_directory(self, path: str) -> list[Entry]:
+        """:meth:`make_parents`, and a directory at ``path`` too where nothing is."""
+        made = self.make_parents(path)
+        if path and path not in self:
+            made.append(directory(path))
+            self[path] = made[-1]
+        return made
 
-def _host_has(root: str, relative: str) -> bool:
-    """Whether :func:`copy_tree` of ``root`` has an entry at ``relative``: it exists and lies in no symlink."""
+
+def _host_kind(root: str, relative: str) -> Kind | None:
+    """The kind of :func:`copy_tree`'s entry of ``root`` at ``relative``: None where it has none
+    (nothing there, or the path lies in a symlink, which copy_tree never follows)."""
     host = root
     try:
         for part in [part for part in relative.split("/") if part]:
             if not stat.S_ISDIR(os.lstat(host).st_mode):
-                return False
+                return None
             host = os.path.join(host, part)
+        mode = os.lstat(host).st_mode
     except OSError:
-        return False
-    return os.path.lexists(host)
+        return None
+    if stat.S_ISDIR(mode):
+        return Kind.DIRECTORY
+    return Kind.SYMLINK if stat.S_ISLNK(mode) else Kind.FILE
 
 
 def directory_identity(host: str) -> tuple[int, int] | None:
@@ -337,6 +383,35 @@ def _one_of(seen: Entry, entry: Entry) -> Entry:
     if not (seen.kind is entry.kind is Kind.DIRECTORY and attrs.evolve(seen, source=None) == shared):
         raise Nix2AciError(f"/{entry.path} is planned twice, differently: {seen} and {entry}")
     return shared
+
+
+def contained(entries: Iterable[Entry]) -> Iterator[Entry]:
+    """``entries`` (in plan order, the root ``""`` first), each checked to stay inside the image.
+
+    Every writer takes its entries through this, whatever checked them before: a
+    path is relative and clean (no empty, ``.`` or ``..`` name, no NUL), and its
+    parent came before it as a directory, never as a file or a symlink. So a tree
+    written from them on a host file system, or extracted from an archive of
+    them, goes through no link and reaches nothing outside its root. Raises
+    Nix2AciError at the first entry that would not; keeps the set of the
+    directories' paths (a fraction of the entries).
+    """
+    directories: set[str] = set()
+    for entry in entries:
+        path = entry.path
+        if path:
+            if "\0" in path or any(part in ("", ".", "..") for part in path.split("/")):
+                raise Nix2AciError(
+                    f"the image cannot have an entry named {path!r}: names are relative, normalised paths"
+                )
+            parent = path.rpartition("/")[0]
+            if parent not in directories:
+                raise Nix2AciError(f"/{path} would lie below /{parent}, which the image does not have as a directory")
+        elif directories or entry.kind is not Kind.DIRECTORY:
+            raise Nix2AciError("the image's root must come first, and be a directory")
+        if entry.kind is Kind.DIRECTORY:
+            directories.add(path)
+        yield entry
 
 
 def collapse(entries: Sequence[Entry]) -> list[Entry]:

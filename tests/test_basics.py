@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tarfile
@@ -26,6 +27,22 @@ def busybox_image(arguments: str) -> Path:
 def members(image: Path) -> dict[str, tarfile.TarInfo]:
     with tarfile.open(image) as tar:
         return {member.name: member for member in tar}
+
+
+def member_bytes(image: Path, name: str) -> bytes:
+    """The contents of the regular file ``name`` of the archive ``image``."""
+    with tarfile.open(image) as tar:
+        return tar.extractfile(name).read()
+
+
+def build_error(expression: str) -> str:
+    """Build ``expression`` expecting the builder to fail; return its one error line."""
+    result = nix_build_expression(expression, check=False)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("nix2aci: error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0].removeprefix("nix2aci: error: ")
 
 
 @pytest.fixture(autouse=True)
@@ -136,3 +153,115 @@ def test_resolv_conf_is_mounted_from_the_host_read_only():
     assert "--volume=resolv-conf,kind=host,source=/etc/resolv.conf,readOnly=true" in mounts.read_text().split()
     output = nix2aci("run", "--mounts-file", str(mounts), str(image), "--", "-c", "cat /etc/resolv.conf").stdout
     assert output == Path("/etc/resolv.conf").read_text()
+
+
+def account_files(user: str, group: str, uid: int, gid: int) -> tuple[bytes, bytes]:
+    """/etc/passwd and /etc/group as README "Rootfs basics" describes them, written out from the arguments."""
+    passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
+    groups = "root:x:0:\nnobody:x:65534:\n"
+    user_named, group_named = not user.isdigit(), not group.isdigit()
+    if user_named:
+        passwd += f"{user}:x:{uid}:{gid if group_named else group}:{user}:/:/bin/sh\n"
+    if group_named:
+        groups += f"{group}:x:{gid}:{user if user_named else ''}\n"
+    return passwd.encode(), groups.encode()
+
+
+@pytest.mark.parametrize(
+    ("user", "group", "uid", "gid"),
+    [("app", "staff", 1234, 4321), ("app", "0", 4294967295, 7), ("1234", "www-data", 0, 33), ("_svc$", "_svc$", 1, 1)],
+)
+def test_passwd_and_group_hold_exactly_root_nobody_and_the_named_accounts(user, group, uid, gid):
+    image = busybox_image(f'user = "{user}"; group = "{group}"; uid = {uid}; gid = {gid};')
+    passwd, groups = account_files(user, group, uid, gid)
+    assert member_bytes(image, "rootfs/etc/passwd") == passwd
+    assert member_bytes(image, "rootfs/etc/group") == groups
+
+
+def test_a_users_file_replaces_a_basic():
+    mine = "root:x:0:0::/:/bin/sh\n"
+    image = busybox_image(f'files."/etc/passwd".text = {json.dumps(mine)}; files."/tmp".symlink = "/var/tmp";')
+    assert member_bytes(image, "rootfs/etc/passwd") == mine.encode()
+    assert members(image)["rootfs/tmp"].linkname == "/var/tmp"
+
+
+BUSYBOX = 'n.lib.mkACI {{ packages = [ n.pkgs.busybox ]; name = "basics"; {} }}'
+CONTAINER = 'n.lib.buildContainer {{ args = [ "${{n.pkgs.busybox}}/bin/sh" ]; packages = [ n.pkgs.busybox ]; {} }}'
+OCI_IMAGE = "n.lib.buildOCIImage {{ packages = [ n.pkgs.busybox ]; {} }}"
+
+
+@pytest.mark.parametrize("function", [BUSYBOX, CONTAINER, OCI_IMAGE])
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        # /bin/sh is busybox's own link in the profile; /a is the user's.
+        ('files."/bin/sh/x".text = "x";', 'files."/bin/sh/x": /bin/sh/x lies below /bin/sh, a symlink in the image'),
+        (
+            'files."/a".symlink = "/"; files."/a/b".text = "x";',
+            'files."/a/b": /a/b lies below /a, a symlink in the image, not a directory',
+        ),
+        ('files."/etc/hosts/x".directory = true;', 'files."/etc/hosts/x": /etc/hosts/x lies below /etc/hosts, a file'),
+        ('files."/bin/sh".text = "x";', 'files."/bin/sh": /bin/sh is already in the image, as a symlink'),
+        (
+            'files."/x".source = n.pkgs.busybox;',
+            'files."/x".source: must be a regular file (not a directory or a symlink), got',
+        ),
+    ],
+)
+def test_a_file_goes_neither_through_a_link_nor_over_what_a_package_has(function, arguments, expected):
+    assert build_error(function.format(arguments)).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        (
+            BUSYBOX.format('mounts.x.path = "/etc/passwd/x";'),
+            "mounts.x.path: /etc/passwd/x lies below /etc/passwd, a file",
+        ),
+        (BUSYBOX.format('mounts.x.path = "/bin/sh/x";'), "mounts.x.path: /bin/sh/x lies below /bin/sh, a symlink"),
+        (CONTAINER.format('mounts."/etc/hosts/x" = { };'), 'mounts."/etc/hosts/x": /etc/hosts/x lies below /etc/hosts'),
+        (CONTAINER.format('cwd = "/bin/sh/x";'), "cwd: /bin/sh/x lies below /bin/sh, a symlink in the image"),
+        (
+            BUSYBOX.format('resolvConf = true; mounts.resolv-conf.path = "/data";'),
+            "mounts.resolv-conf: is the name of the host's /etc/resolv.conf (resolvConf = true): rename it",
+        ),
+    ],
+)
+def test_a_mount_point_below_a_file_or_named_like_the_hosts_is_a_build_error_naming_it(expression, expected):
+    assert build_error(expression).startswith(expected)
+
+
+def test_a_thin_images_mount_points_keep_apart_from_a_users_mount_of_the_same_name(tmp_path):
+    require("actool")
+    thin = (
+        'n.lib.mkACI {{ packages = [ n.pkgs.busybox n.pkgs.hello ]; name = "apart"; thin = true; exec = [ "/bin/sh" ];'
+        " {} }}"
+    )
+
+    def built(arguments: str) -> tuple[Path, dict[str, str]]:
+        image = only_aci(Path(nix_build_expression(thin.format(arguments)).stdout.split()[-1]))
+        manifest = json.loads(member_bytes(image, "manifest"))
+        return image, {mount["name"]: mount["path"] for mount in manifest["app"]["mountPoints"]}
+
+    # The names nix2aci gives the closure's mount points, whatever this package set's versions and hashes.
+    _, plain = built("")
+    hello = next(name for name, path in plain.items() if "-hello-" in path)
+    glibc = next(name for name, path in plain.items() if "-glibc" in path)
+    taken = {hello: "/data", glibc: "/more"}
+    user_mounts = " ".join(f"mounts.{name}.path = {json.dumps(path)};" for name, path in taken.items())
+    image, mounts = built(user_mounts)
+    assert len(mounts) == len(plain) + 2  # the manifest's names are a dict's keys: distinct
+    assert {name: mounts[name] for name in taken} == taken
+    assert sorted(path for name, path in mounts.items() if name not in taken) == sorted(plain.values())
+    run(["actool", "--debug", "validate", "--type=appimage", str(image)])
+    assert nix2aci("validate", str(image)).stdout.strip() == f"{image}: valid aci"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "note").write_text("mine\n")
+    (tmp_path / "more").mkdir()
+    volumes = [f"--volume={name},kind=host,source={tmp_path / Path(path).name}" for name, path in taken.items()]
+    script = "cat /data/note; hello"
+    output = nix2aci(
+        "run", "--mounts-file", str(image.with_suffix(".mounts")), *volumes, str(image), "--", "-c", script
+    )
+    assert output.stdout == "mine\nHello, world!\n"

@@ -18,28 +18,37 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import basics, plan, tree
+from ..errors import Nix2AciError
+from ..schema import show
 from ..spec import BuildSpec
 from . import runtime
 
 
-def _mounts(spec: BuildSpec) -> list[dict[str, Any]]:
-    """The user's mounts, after the read-only binds of the store paths (thin) and the host's resolv.conf."""
+def _mounts(spec: BuildSpec) -> list[tuple[str, dict[str, Any]]]:
+    """The user's mounts, after the read-only binds of the store paths (thin) and the host's resolv.conf,
+    each with the argument that asks for it."""
     binds = []
     if spec.mode == "thin":
         binds = [
-            {"destination": path, "type": "none", "source": path, "options": ["rbind", "ro"]}
+            ("thin", {"destination": path, "type": "none", "source": path, "options": ["rbind", "ro"]})
             for path in spec.closure.paths_needed_by(spec.roots)
         ]
     if spec.rootfs["resolvConf"]:
         binds.append(
-            {
-                "destination": "/etc/resolv.conf",
-                "type": "none",
-                "source": "/etc/resolv.conf",
-                "options": ["rbind", "ro"],
-            }
+            (
+                "resolvConf",
+                {
+                    "destination": "/etc/resolv.conf",
+                    "type": "none",
+                    "source": "/etc/resolv.conf",
+                    "options": ["rbind", "ro"],
+                },
+            )
         )
-    user = [{"destination": destination, **mount} for destination, mount in sorted(spec.image["mounts"].items())]
+    user = [
+        (basics.field("mounts", destination), {"destination": destination, **mount})
+        for destination, mount in sorted(spec.image["mounts"].items())
+    ]
     return binds + user
 
 
@@ -58,43 +67,63 @@ def config_document(spec: BuildSpec) -> dict[str, Any]:
         hostname=image["hostname"],
         capabilities=runtime.DEFAULT_CAPABILITIES if capabilities is None else capabilities,
         readonly=image["readonly"],
-        mounts=_mounts(spec),
+        mounts=[mount for _, mount in _mounts(spec)],
         # runtime-spec 1.0 has no platform field: record the one the bundle was built for.
         annotations={"org.nix2aci.os": image["os"], "org.nix2aci.architecture": image["arch"]},
     )
 
 
 def write_tree(entries: Iterable[plan.Entry], root: str) -> None:
-    """Make the planned files under the host directory ``root``; modes are set last.
+    """Make the planned files at the host directory ``root``, which must not exist yet; modes are set last.
 
+    Nothing is written outside ``root``, whatever the plan: the entries pass
+    :func:`plan.contained` (each lies in a directory made here before it), and each
+    is created where nothing is, never replacing anything nor following a link.
     Directories are made writable first and get their planned mode at the end, so a
-    read-only store directory can still be filled.
+    read-only store directory can still be filled. Raises Nix2AciError naming the
+    entry that cannot be written.
     """
     directories = []
-    for entry in entries:
-        target = os.path.join(root, entry.path)
-        if entry.kind is plan.Kind.DIRECTORY:
-            os.makedirs(target, mode=0o755, exist_ok=True)
-            directories.append((target, entry.mode))
-        elif entry.kind is plan.Kind.SYMLINK:
-            os.symlink(entry.target, target)
-        elif entry.source is not None:
-            shutil.copyfile(entry.source, target)
-            os.chmod(target, entry.mode)
-        else:
-            with open(target, "wb") as file:
-                file.write(entry.content or b"")
-            os.chmod(target, entry.mode)
+    for entry in plan.contained(entries):
+        target = os.path.join(root, entry.path) if entry.path else root
+        try:
+            if entry.kind is plan.Kind.DIRECTORY:
+                os.mkdir(target, 0o700)
+                directories.append((target, entry.mode))
+            elif entry.kind is plan.Kind.SYMLINK:
+                os.symlink(entry.target, target)
+            else:
+                _write_file(entry, target)
+        except OSError as error:
+            raise Nix2AciError(f"cannot write {show('/' + entry.path)} of the image: {error.strerror}") from None
     for target, mode in reversed(directories):
         os.chmod(target, mode)
+
+
+def _write_file(entry: plan.Entry, target: str) -> None:
+    """Create the regular file ``target`` (where nothing is) with the bytes and mode of ``entry``."""
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with open(descriptor, "wb") as file:
+        if entry.source is not None:
+            with open(entry.source, "rb") as source:
+                shutil.copyfileobj(source, file)
+        else:
+            file.write(entry.content or b"")
+        os.fchmod(file.fileno(), entry.mode)
 
 
 def build(spec: BuildSpec) -> dict[str, Any]:
     """Write the bundle of ``spec`` into ``spec.out``; return its config."""
     document = config_document(spec)
     runtime.check(document, "config.json")
-    destinations = [mount["destination"] for mount in document["mounts"]] + [document["process"]["cwd"]]
-    entries = tree.image_tree(spec, destinations)
+    # Every mount destination and the working directory are made in advance.
+    arguments = {mount["destination"]: argument for argument, mount in _mounts(spec)}
+    directories = {
+        mount["destination"]: arguments.get(mount["destination"], f"the default mount {mount['destination']}")
+        for mount in document["mounts"]
+    }
+    directories[document["process"]["cwd"]] = "cwd"
+    entries = tree.image_tree(spec, directories)
     os.makedirs(spec.out)
     write_tree(entries, os.path.join(spec.out, "rootfs"))
     with open(os.path.join(spec.out, "config.json"), "w", encoding="utf-8") as file:

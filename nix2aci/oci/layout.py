@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from .. import basics, tree, unarchive
+from .. import basics, plan, tree, unarchive
 from ..archive import write_archive
 from ..errors import NotChecked, SpecError
 from ..schema import Schema, load_json, parse_json, prefixed, show
@@ -91,7 +91,7 @@ def build(spec: BuildSpec) -> Descriptor:
     blobs = os.path.join(spec.out, "blobs", "sha256")
     os.makedirs(blobs)
     # A layer holds the tree below its root; the root directory itself is implied.
-    entries = (entry for entry in tree.image_tree(spec) if entry.path)
+    entries = (entry for entry in plan.contained(tree.image_tree(spec)) if entry.path)
     with tempfile.NamedTemporaryFile(dir=blobs, delete=False) as output:
         summary = write_archive(
             entries, output, compression=spec.compression, uncompressed_digest="sha256", compressed_digest="sha256"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 
+import attrs
 import pytest
 
 from nix2aci import plan
 from nix2aci.errors import Nix2AciError
+from nix2aci.oci import bundle
 
 
 def package(root, name: str, files: dict[str, str]) -> str:
@@ -173,3 +176,72 @@ def test_a_directory_looked_into_and_left_alone_is_still_one_symlink(tmp_path):
     entries = merged([a], reveal=["etc/passwd"])
     assert entries["etc/passwd"].target == f"{a}/etc/passwd"
     assert collapsed(entries.values())["etc"].target == f"{a}/etc"
+
+
+ROOT = plan.directory("")
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([ROOT, plan.file_with_content("../X", b"attack")], "cannot have an entry named '../X'"),
+        ([ROOT, plan.file_with_content("a/../../X", b"attack")], "cannot have an entry named 'a/../../X'"),
+        ([ROOT, plan.file_with_content("/X", b"attack")], "cannot have an entry named '/X'"),
+        ([ROOT, plan.directory("a"), plan.file_with_content("a//X", b"")], "cannot have an entry named 'a//X'"),
+        ([ROOT, plan.file_with_content("a\0b", b"")], "cannot have an entry named 'a\\x00b'"),
+        ([ROOT, plan.symlink("a", "/"), plan.file_with_content("a/X", b"")], "/a/X would lie below /a, which the"),
+        ([ROOT, plan.file_with_content("a", b""), plan.directory("a/X")], "/a/X would lie below /a, which the"),
+        ([ROOT, plan.file_with_content("a/X", b"")], "/a/X would lie below /a, which the"),
+        ([plan.file_with_content("X", b"")], "/X would lie below /, which"),
+        ([ROOT, plan.directory("a"), ROOT], "the image's root must come first"),
+    ],
+)
+def test_writers_refuse_an_entry_outside_the_image_or_below_a_non_directory(tmp_path, entries, message):
+    # The writer of bundles, fed the plan directly: the canaries are where each entry aims
+    # (rootfs/../X, and /X made the canary's absolute path; a link to / made one to a directory).
+    outside, target = tmp_path / "X", tmp_path / "target"
+    outside.write_text("canary\n")
+    target.mkdir()
+    entries = [
+        plan.symlink(e.path, str(target))
+        if e.target == "/"
+        else attrs.evolve(e, path=str(outside))
+        if e.path == "/X"
+        else e
+        for e in entries
+    ]
+    message = message.replace("'/X'", repr(str(outside)))
+    with pytest.raises(Nix2AciError, match=re.escape(message)):
+        bundle.write_tree(entries, str(tmp_path / "rootfs"))
+    assert outside.read_text() == "canary\n"
+    assert os.listdir(target) == []
+    with pytest.raises(Nix2AciError, match=re.escape(message)):
+        list(plan.contained(entries))
+
+
+def test_write_tree_never_replaces_what_is_there(tmp_path):
+    root = tmp_path / "rootfs"
+    root.mkdir()
+    with pytest.raises(Nix2AciError, match="cannot write '/' of the image: File exists"):
+        bundle.write_tree([ROOT], str(root))
+    assert os.listdir(root) == []
+
+
+def test_planned_refuses_to_make_anything_below_a_file_or_a_symlink(tmp_path):
+    tree = package(tmp_path, "static", {"bin/sh": "-> busybox", "bin/busybox": "binary", "etc/motd": "hi"})
+    planned = plan.Planned([plan.symlink("usr", "/")], copies={"": tree})
+    assert planned.make_parents("etc/app/x") == [plan.directory("etc/app")]
+    assert planned.make_directory("bin/sh") == []  # a mount point on a link of the image is the runtime's business
+    for path, parent, kind in [
+        ("bin/sh/x", "bin/sh", plan.Kind.SYMLINK),
+        ("etc/motd/x/y", "etc/motd", plan.Kind.FILE),
+        ("usr/bin/x", "usr", plan.Kind.SYMLINK),
+    ]:
+        with pytest.raises(plan.NotADirectory) as error:
+            planned.make_parents(path)
+        assert (error.value.parent, error.value.kind) == (parent, kind)
+        assert (
+            error.value.below(f"/{path}")
+            == f"/{path} lies below /{parent}, a {kind.value} in the image, not a directory"
+        )
+    assert "etc/motd/x" not in planned and "usr/bin" not in planned

@@ -1,0 +1,121 @@
+"""The builder checks a build spec again, whoever wrote it: fed one that never went through Nix's checks,
+it refuses what would reach outside the image, with a clear line, and writes nothing there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, nix_build_expression, nix_eval_json, run
+
+pytestmark = pytest.mark.slow
+
+FUNCTIONS = {
+    "aci": 'n.lib.mkACI { packages = [ n.pkgs.busybox ]; exec = [ "/bin/sh" ]; }',
+    "oci-bundle": 'n.lib.buildContainer { args = [ "${n.pkgs.busybox}/bin/sh" ]; packages = [ n.pkgs.busybox ]; }',
+    "oci-layout": "n.lib.buildOCIImage { packages = [ n.pkgs.busybox ]; }",
+}
+
+
+def registration(root: str) -> str:
+    """exportReferencesGraph's file for ``root``: each path of its closure, an empty deriver, its references."""
+    text = ""
+    for path in run(["nix-store", "--query", "--requisites", root]).stdout.split():
+        references = run(["nix-store", "--query", "--references", path]).stdout.split()
+        text += f"{path}\n\n{len(references)}\n" + "".join(f"{reference}\n" for reference in references)
+    return text
+
+
+@pytest.fixture(scope="module")
+def specs() -> dict[str, tuple[dict, list[str]]]:
+    """{format: (the build spec Nix writes for it, the closure files of its roots)}, its roots built."""
+    found = {}
+    for output_format, expression in FUNCTIONS.items():
+        nix_build_expression(expression)
+        spec = nix_eval_json(f"({expression}).nix2aci")
+        assert spec["format"] == output_format
+        found[output_format] = (spec, [registration(root) for root in spec["roots"]])
+    return found
+
+
+def build(directory: Path, spec: dict, closures: list[str]) -> subprocess.CompletedProcess:
+    """Run the builder as Nix does, in the build directory ``directory``, with ``out`` in it."""
+    (directory / ".attr-spec").write_text(json.dumps(spec))
+    for index, text in enumerate(closures):
+        (directory / f"closure-{index}").write_text(text)
+    environment = {"nix2aciSpecPath": str(directory / ".attr-spec"), "NIX_BUILD_TOP": str(directory)}
+    command = [sys.executable, "-B", "-c", "import sys; from nix2aci.build import main; sys.exit(main())"]
+    return subprocess.run(
+        command, env={**environment, "out": str(directory / "out")}, cwd=REPO, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize("output_format", FUNCTIONS)
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # rootfs/../X is $out/X; rootfs/../../X is next to $out, where the canary is.
+        (
+            lambda spec: spec["rootfs"].update(files={"../X": {**FILE, "text": "attack"}}),
+            'files."../X": must be an absolute path in the image, normalised',
+        ),
+        (
+            lambda spec: spec["rootfs"].update(files={"/../../X": {**FILE, "text": "attack"}}),
+            'files."/../../X": must be an absolute path in the image, normalised',
+        ),
+        (
+            lambda spec: spec["rootfs"].update(files={"/a\0b": {**FILE, "text": "attack"}}),
+            'files."/a\\u0000b": must be an absolute path in the image, normalised',
+        ),
+        (
+            lambda spec: spec["rootfs"].update(files={"/X": {**FILE, "symlink": ""}}),
+            'files."/X".symlink: must be a non-empty string without NUL',
+        ),
+        (lambda spec: spec["rootfs"].update(files={"/X": {**FILE, "text": 5}}), 'files."/X".text: must be a string'),
+        (
+            lambda spec: spec["rootfs"].update(files={"/nix/store/X": {**FILE, "text": "attack"}}),
+            'files."/nix/store/X": must lie outside the Nix store (/nix/store)',
+        ),
+        (
+            lambda spec: spec["rootfs"]["account"].update(user="evil:x:0:0::/:/bin/sh\nmallory"),
+            "user: must be a user or group name: a lowercase letter or _",
+        ),
+        (lambda spec: spec["rootfs"]["account"].update(group="²"), "group: must be a user or group name"),
+        (lambda spec: spec["rootfs"].update(uid=4294967296), "uid: must be an integer from 0 to 4294967295"),
+        (
+            lambda spec: spec["image"]["env"].update({"A=B": "c"}),
+            'env."A=B": must be an environment variable name: letters, digits, _, . and -',
+        ),
+        (lambda spec: spec["image"]["env"].update({"A": "c\0d"}), "env.A: must be a string without NUL"),
+    ],
+)
+def test_a_hostile_spec_is_refused_and_nothing_outside_the_image_is_written(
+    specs, tmp_path, output_format, change, expected
+):
+    spec, closures = json.loads(json.dumps(specs[output_format][0])), specs[output_format][1]
+    change(spec)
+    directory = tmp_path / "build"
+    directory.mkdir()
+    canary = directory / "X"
+    canary.write_text("canary\n")
+    result = build(directory, spec, closures)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"nix2aci: error: {expected}"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert canary.read_text() == "canary\n"
+    assert not (directory / "out" / "X").exists() and not (tmp_path / "X").exists()
+
+
+# A user's file as nix/common.nix writes it into the spec, before its kind is chosen.
+FILE = {"text": None, "source": None, "symlink": None, "directory": False, "mode": None, "uid": 0, "gid": 0}
+
+
+@pytest.mark.parametrize("output_format", FUNCTIONS)
+def test_the_unchanged_spec_builds(specs, tmp_path, output_format):
+    """The hostile cases above fail for what they change, not for how the spec is fed."""
+    spec, closures = specs[output_format]
+    result = build(tmp_path, spec, closures)
+    assert result.returncode == 0, result.stderr
