@@ -117,13 +117,16 @@ def read_mounts_file(path: str) -> list[Volume]:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
         raise Nix2AciError(f"--mounts-file {path}: {error.strerror}") from None
-    with open(descriptor, "rb") as file:
+    try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise Nix2AciError(f"--mounts-file {path}: not a regular file (a thin image's NAME.mounts is one)")
         if info.st_size > MAX_MOUNTS_FILE:
             raise Nix2AciError(f"--mounts-file {path}: larger than {MAX_MOUNTS_FILE} bytes, not a .mounts file")
-        data = file.read(MAX_MOUNTS_FILE + 1)
+        with open(descriptor, "rb", closefd=False) as file:
+            data = file.read(MAX_MOUNTS_FILE + 1)
+    finally:
+        os.close(descriptor)
     try:
         words = data.decode("utf-8").split()
     except UnicodeDecodeError:
