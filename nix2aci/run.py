@@ -366,26 +366,13 @@ def _isolator_settings(manifest: ImageManifest) -> tuple[dict[str, Any], dict[st
     return process, linux, unapplied
 
 
-def network_settings(network: str) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """The namespaces and hooks of ``network`` (see :data:`NETWORKS`).
+def network_namespaces(network: str) -> tuple[str, ...]:
+    """The namespaces of a run with ``network`` (see :data:`NETWORKS`).
 
-    "none" adds a network namespace and a createRuntime hook (runc runs it on the
-    host once the namespace exists, the container's state on its stdin) that
-    brings its loopback interface up with the host's nsenter and ip (this Python
-    reads the state).
+    "none" adds a network namespace; runc brings up its loopback interface, the
+    only one there is.
     """
-    if network == "host":
-        return runtime.DEFAULT_NAMESPACES, {}
-    tools = {tool: shutil.which(tool) for tool in ("nsenter", "ip")}
-    missing = [tool for tool, path in tools.items() if path is None]
-    if missing:
-        raise Nix2AciError(f"--net=none needs {' and '.join(missing)} on this host (or run with --net=host)")
-    code = (
-        "import json, os, sys; pid = json.load(sys.stdin)['pid']; nsenter, ip = sys.argv[1:];"
-        " os.execv(nsenter, [nsenter, f'--net=/proc/{pid}/ns/net', ip, 'link', 'set', 'lo', 'up'])"
-    )
-    hook = {"path": sys.executable, "args": [sys.executable, "-c", code, tools["nsenter"], tools["ip"]]}
-    return (*runtime.DEFAULT_NAMESPACES, "network"), {"createRuntime": [hook]}
+    return runtime.DEFAULT_NAMESPACES if network == "host" else (*runtime.DEFAULT_NAMESPACES, "network")
 
 
 def runtime_config(
@@ -417,7 +404,6 @@ def runtime_config(
     seccomp = seccomp_settings(manifest, request, held)
     if seccomp is not None:
         linux["seccomp"] = seccomp
-    namespaces, hooks = network_settings(request.network)
     document = runtime.config(
         args=command,
         env=[f"{name}={value}" for name, value in environment.items()],
@@ -428,13 +414,11 @@ def runtime_config(
         terminal=sys.stdin.isatty() and sys.stdout.isatty(),
         hostname=manifest.name.rsplit("/", 1)[-1].replace(".", "-")[:63],
         capabilities=held,
-        namespaces=namespaces,
+        namespaces=network_namespaces(request.network),
         mounts=volume_mounts,
         process=process,
         linux=linux,
     )
-    if hooks:
-        document["hooks"] = hooks
     runtime.check(document, "the runtime config made for the image")
     return document
 
