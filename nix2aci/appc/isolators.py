@@ -51,7 +51,9 @@ QUANTITY_FORM = (
 )
 # Beyond this exponent no quantity is in any resource's range; bounding it keeps the arithmetic small.
 MAX_EXPONENT = 100
-# A memory limit is a cgroup's byte count, a signed 64-bit number in the kernel.
+# A memory limit is a cgroup's byte count, a signed 64-bit number in the kernel. Below Docker's minimum of 6 MiB
+# runc cannot start the app at all (its own init uses about 2 MiB of the cgroup before the app runs).
+MIN_MEMORY_BYTES = 6 * 2**20
 MAX_MEMORY_BYTES = 2**63 - 1
 # A CPU limit becomes a CFS quota over a 1 s period (nix2aci run): 1m is 1 ms, the kernel's smallest quota, and the
 # largest quota the kernel takes is 2^44 - 1 microseconds (max_cfs_runtime).
@@ -80,10 +82,10 @@ def quantity(text: Any) -> Fraction:
 
 
 def memory_bytes(text: Any) -> int:
-    """A memory quantity as bytes: a whole number from 1 to 2^63 - 1, else :class:`QuantityError`."""
+    """A memory quantity as bytes: a whole number from 6Mi to 2^63 - 1, else :class:`QuantityError`."""
     value = quantity(text)
-    if value.denominator != 1 or not 1 <= value <= MAX_MEMORY_BYTES:
-        raise QuantityError(f"must be a whole number of bytes from 1 to 2^63 - 1 (e.g. 512Mi, 1G); got {text!r}")
+    if value.denominator != 1 or not MIN_MEMORY_BYTES <= value <= MAX_MEMORY_BYTES:
+        raise QuantityError(f"must be a whole number of bytes from 6Mi to 2^63 - 1 (e.g. 512Mi, 1G); got {text!r}")
     return int(value)
 
 

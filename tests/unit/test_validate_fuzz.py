@@ -91,8 +91,8 @@ def ac_identifiers(draw: st.DrawFn) -> str:
 
 AC_NAMES = st.lists(ALNUM, min_size=1, max_size=3).map("-".join)
 ABSOLUTE = TEXT.map(lambda text: "/" + text)
-# Valid for every resource isolator (nix2aci.appc.isolators: whole bytes from 1 to 2^63 - 1), and CPU millicores.
-QUANTITY = st.from_regex(r"[1-9][0-9]{0,3}([KMGT]i|[kMGT])?", fullmatch=True)
+# Valid for every resource isolator (nix2aci.appc.isolators: whole bytes from 6Mi to 2^63 - 1), and CPU millicores.
+QUANTITY = st.from_regex(r"[1-9][0-9]{0,3}(Gi|G|Ti|T)|[7-9][0-9]{0,3}(Mi|M)", fullmatch=True)
 CPU_QUANTITY = st.from_regex(r"[1-9][0-9]{0,3}m?|[1-9]\.[0-9]{1,3}|[1-9]k", fullmatch=True)
 WELL_KNOWN_ANNOTATIONS = ("created", "homepage", "documentation", "appc.io/executor/supports-systemd-notify")
 
