@@ -57,6 +57,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 # User and group ids: ASCII digits only ("²".isdigit() is true), at most 2^32 - 1.
 ASCII_DIGITS = re.compile(r"[0-9]+")
 MAX_ID = 2**32 - 1
+# A .mounts file holds one flag per store path of a closure: 1 MiB is far more than any needs.
 MAX_MOUNTS_FILE = 1 << 20
 # --insecure-options values (rkt's names) and what each allows; "all" is every one.
 INSECURE_OPTIONS = {

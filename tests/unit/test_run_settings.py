@@ -194,6 +194,7 @@ def test_a_retain_set_is_an_allowlist_that_cannot_reach_the_blocklist():
     seccomp = applied(retain)["seccomp"]
     assert (seccomp["defaultAction"], seccomp["defaultErrnoRet"]) == ("SCMP_ACT_ERRNO", 1)
     assert {"read", *run.LIFECYCLE_SYSCALLS} <= rule_names(seccomp, "SCMP_ACT_ALLOW")
+    assert not runtime.default_blocked_syscalls(()) & set(run.LIFECYCLE_SYSCALLS)
     (clone,) = [rule for rule in seccomp["syscalls"] if rule["names"] == ["clone"]]
     assert clone["args"][0]["op"] == "SCMP_CMP_MASKED_EQ" and clone["args"][0]["valueTwo"] == 0
     wide = manifest({"name": "os/linux/seccomp-retain-set", "value": {"set": ["read", "kexec_load", "@appc.io/all"]}})
