@@ -13,6 +13,7 @@ import os
 import sys
 
 from . import build_thin, inspect, run, validate
+from .appc.isolators import CAPABILITIES
 from .errors import Nix2AciError
 
 
@@ -43,7 +44,7 @@ def _validate(options: argparse.Namespace) -> int:
 
 
 def _run(options: argparse.Namespace) -> int:
-    """Run an image's app with runc; its exit status is ours."""
+    """Run an image's app with runc; its exit status is ours (128 + N when signal N stopped us before it ran)."""
     env = []
     for assignment in options.env:
         name, separator, value = assignment.partition("=")
@@ -59,8 +60,39 @@ def _run(options: argparse.Namespace) -> int:
         env=tuple(env),
         volumes=tuple(volumes),
         allow_setuid=options.allow_setuid,
+        insecure=_insecure_options(options.insecure_options),
+        caps_retain=None if options.caps_retain is None else _capability_list("--caps-retain", options.caps_retain),
+        caps_remove=() if options.caps_remove is None else _capability_list("--caps-remove", options.caps_remove),
+        network=options.net,
     )
-    return run.run(request)
+    try:
+        return run.run(request)
+    except run.StopSignal as stop:
+        return 128 + stop.signal
+
+
+def _comma_list(text: str) -> list[str]:
+    """The non-empty items of a comma-separated flag value."""
+    return [item for item in text.split(",") if item]
+
+
+def _insecure_options(texts: list[str]) -> frozenset[str]:
+    """The values of every --insecure-options flag; "all" stands for each of them."""
+    values = {item for text in texts for item in _comma_list(text)}
+    unknown = sorted(values - set(run.INSECURE_OPTIONS) - {"all"})
+    if unknown:
+        allowed = ", ".join([*run.INSECURE_OPTIONS, "all"])
+        raise UsageError(f"--insecure-options: unknown value {unknown[0]!r} (allowed: {allowed})")
+    return frozenset(run.INSECURE_OPTIONS) if "all" in values else frozenset(values)
+
+
+def _capability_list(flag: str, text: str) -> tuple[str, ...]:
+    """The capability names of ``flag``'s value (CAP_... separated by commas)."""
+    names = tuple(_comma_list(text))
+    unknown = [name for name in names if name not in CAPABILITIES]
+    if unknown or (flag == "--caps-retain" and not names):
+        raise UsageError(f"{flag}: {unknown[0] if unknown else 'nothing'!r} is not a Linux capability name (CAP_...)")
+    return names
 
 
 def _build_thin(options: argparse.Namespace) -> int:
@@ -176,6 +208,19 @@ def parser() -> argparse.ArgumentParser:
     run_command.add_argument("--exec", metavar="PATH", help="run PATH instead of the image's exec")
     run_command.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set a variable")
     run_command.add_argument("--allow-setuid", action="store_true", help="run images with set-uid or set-gid files")
+    insecure_help = "; ".join(f"{name}: {what}" for name, what in run.INSECURE_OPTIONS.items())
+    run_command.add_argument(
+        "--insecure-options", action="append", default=[], metavar="LIST",
+        help=f"comma-separated protections to drop ({insecure_help}; all: every one)",
+    )  # fmt: skip
+    run_command.add_argument(
+        "--caps-retain", metavar="CAP,...", help="the app's exact capability set, instead of the image's isolators"
+    )
+    run_command.add_argument("--caps-remove", metavar="CAP,...", help="capabilities taken away from the app's set")
+    run_command.add_argument(
+        "--net", choices=run.NETWORKS, default="none",
+        help="none (default): a network namespace with only loopback; host: the host's network",
+    )  # fmt: skip
     run_command.add_argument("image", metavar="IMAGE.aci")
     run_command.add_argument("args", nargs="*", metavar="ARG", help="appended to the app's exec (after --)")
     run_command.set_defaults(handler=_run)

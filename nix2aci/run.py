@@ -5,48 +5,84 @@ rkt's meaning: arguments after ``--`` are appended to the image's exec,
 ``--exec`` replaces the executable and drops the image's arguments, each
 mountPoint is bound to the ``--volume`` of the same name).
 Output: the app's exit status. The temporary bundle is removed afterwards, also
-on Ctrl-C or a failure to start; nothing else on the host changes.
+on Ctrl-C, SIGTERM, SIGHUP or a failure to start; nothing else on the host changes.
 
 The manifest becomes an OCI runtime config (:func:`runtime_config`). What maps:
 exec, environment, user and group (numeric, names from the image's own
 /etc/passwd and /etc/group, or the owner of an absolute path), supplementary
 GIDs, workingDirectory, mountPoints and readOnly, and the isolators
-``os/linux/capabilities-retain-set``, ``os/linux/capabilities-remove-set``,
-``os/linux/no-new-privileges``, ``os/linux/oom-score-adj``, ``os/unix/sysctl``
-and the limits of ``resource/memory`` and ``resource/cpu``. Other isolators,
-ports and event handlers are not applied: a warning names each.
+``os/linux/capabilities-retain-set`` and ``-remove-set`` (which may only narrow
+the default set unless the user allows more, :func:`capabilities`),
+``os/linux/seccomp-retain-set`` and ``-remove-set`` (on top of a default filter,
+:func:`seccomp_settings`), ``os/linux/no-new-privileges``,
+``os/linux/oom-score-adj``, ``os/unix/sysctl`` and the limits of
+``resource/memory`` and ``resource/cpu``. Other isolators, ports and event
+handlers are not applied: a warning names each. The app gets a network
+namespace of its own with only a loopback interface unless the user asks for the
+host's (:data:`NETWORKS`).
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import posixpath
+import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
 
 from . import unpack
-from .appc import ImageManifest
+from .appc import ImageManifest, isolators
 from .errors import Nix2AciError
 from .oci import runtime
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_SYMLINKS = 40
-# Kubernetes-style quantities, as appc's resource isolators use them.
-QUANTITY_SUFFIXES = {
-    "": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-}  # fmt: skip
-CPU_PERIOD = 100_000
+# A CPU limit is a CFS quota per period of 1 s (the longest the kernel takes), so that 1m is 1 ms, its shortest quota.
+CPU_PERIOD = 1_000_000
 STOP_TIMEOUT = 10
+# Signals that stop the app as Ctrl-C does: forwarded to it, then KILL after STOP_TIMEOUT seconds.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# User and group ids: ASCII digits only ("²".isdigit() is true), at most 2^32 - 1.
+ASCII_DIGITS = re.compile(r"[0-9]+")
+MAX_ID = 2**32 - 1
+# A .mounts file holds one flag per store path of a closure: 1 MiB is far more than any needs.
+MAX_MOUNTS_FILE = 1 << 20
+# --insecure-options values (rkt's names) and what each allows; "all" is every one.
+INSECURE_OPTIONS = {
+    "image": "run an image without checking its signature",
+    "capabilities": "let the image's os/linux/capabilities-retain-set go beyond the default set",
+    "seccomp": "run without the default seccomp filter (the image's own seccomp isolators still apply)",
+}
+# --net values: "none" (the default) gives the app a network namespace with only a loopback interface, "host"
+# shares the host's. Without CNI there is nothing between the two, and an image should not reach the host's
+# network (or listen on its addresses) unless the user says so.
+NETWORKS = ("none", "host")
+# Syscalls a seccomp-retain-set always allows (spec/ace.md: "the minimum set of syscalls required for app
+# life-cycle"): what runc's init makes between installing the filter and executing the app (runc 1.1.5, watched
+# with SCMP_ACT_LOG: without no-new-privileges it installs the filter before it changes user and capabilities),
+# and what the Go runtime may make meanwhile (memory, signals, scheduling). None is on the default blocklist.
+LIFECYCLE_SYSCALLS = (
+    "capget", "capset", "chdir", "close", "epoll_ctl", "epoll_pwait", "execve", "exit", "exit_group", "faccessat",
+    "faccessat2", "fcntl", "fstat", "fstatfs", "futex", "getcwd", "getdents64", "getpid", "getppid", "gettid",
+    "madvise", "mmap", "munmap", "nanosleep", "newfstatat", "openat", "prctl", "read", "rt_sigaction",
+    "rt_sigprocmask", "rt_sigreturn", "sched_yield", "setgid", "setgroups", "setresgid", "setresuid", "setuid",
+    "sigaltstack", "tgkill", "write",
+)  # fmt: skip
+# Errno names as the isolators' errno field has them (ENOTSUP and other aliases included).
+ERRNO_NUMBERS = {name: getattr(errno, name) for name in dir(errno) if re.fullmatch(r"E[A-Z0-9]+", name)}
+WILDCARDS = ("@appc.io/all", "@appc.io/empty")
 
 
 @attrs.frozen
@@ -67,16 +103,35 @@ class Volume:
             raise Nix2AciError(f"--volume {text!r}: write NAME,kind=host,source=PATH[,readOnly=true]")
         if fields.get("readOnly", "false") not in ("true", "false"):
             raise Nix2AciError(f"--volume {text!r}: readOnly must be true or false")
+        if not fields["source"] or "\0" in fields["source"]:
+            raise Nix2AciError(f"--volume {text!r}: source must be a path (not empty, no NUL)")
         return cls(name, fields["source"], fields.get("readOnly") == "true")
 
 
 def read_mounts_file(path: str) -> list[Volume]:
-    """The volumes of a ``.mounts`` file: ``--volume=...`` flags separated by white space."""
+    """The volumes of a ``.mounts`` file: ``--volume=...`` flags separated by white space.
+
+    The file must be a regular UTF-8 file of at most ``MAX_MOUNTS_FILE`` bytes; it
+    is opened without blocking, so a FIFO is refused at once.
+    """
     try:
-        with open(path, encoding="utf-8") as file:
-            words = file.read().split()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
-        raise Nix2AciError(f"--mounts-file: {error}") from None
+        raise Nix2AciError(f"--mounts-file {path}: {error.strerror}") from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise Nix2AciError(f"--mounts-file {path}: not a regular file (a thin image's NAME.mounts is one)")
+        if info.st_size > MAX_MOUNTS_FILE:
+            raise Nix2AciError(f"--mounts-file {path}: larger than {MAX_MOUNTS_FILE} bytes, not a .mounts file")
+        with open(descriptor, "rb", closefd=False) as file:
+            data = file.read(MAX_MOUNTS_FILE + 1)
+    finally:
+        os.close(descriptor)
+    try:
+        words = data.decode("utf-8").split()
+    except UnicodeDecodeError:
+        raise Nix2AciError(f"--mounts-file {path}: not UTF-8 text") from None
     for word in words:
         if not word.startswith("--volume="):
             raise Nix2AciError(f"{path}: {word!r} is not a --volume=... flag")
@@ -85,7 +140,14 @@ def read_mounts_file(path: str) -> list[Volume]:
 
 @attrs.frozen
 class RunRequest:
-    """What to run: ``image``, ``args`` to append, an ``exec`` override, extra ``env``, ``volumes``."""
+    """What to run and what the user allows.
+
+    ``image``, ``args`` to append, an ``exec`` override, extra ``env``,
+    ``volumes``; ``insecure``: the :data:`INSECURE_OPTIONS` the user gave;
+    ``caps_retain``: the user's exact capability set (None: the image's, narrowed
+    from the default); ``caps_remove``: capabilities taken away from either;
+    ``network``: one of :data:`NETWORKS`.
+    """
 
     image: str
     args: tuple[str, ...] = ()
@@ -93,6 +155,10 @@ class RunRequest:
     env: tuple[tuple[str, str], ...] = ()
     volumes: tuple[Volume, ...] = ()
     allow_setuid: bool = False
+    insecure: frozenset[str] = frozenset()
+    caps_retain: tuple[str, ...] | None = None
+    caps_remove: tuple[str, ...] = ()
+    network: str = "none"
 
 
 @attrs.frozen
@@ -129,8 +195,8 @@ class Container:
 
     def lookup_id(self, value: str, database: str) -> int:
         """A user or group as a number: numeric, a name in ``database`` (/etc/passwd, /etc/group), or a path's owner."""
-        if value.isdigit():
-            return int(value)
+        if ASCII_DIGITS.fullmatch(value):
+            return _checked_id(value, f"app user/group {value!r}")
         if value.startswith("/"):
             try:
                 info = os.stat(self.resolve(value))
@@ -139,8 +205,12 @@ class Container:
             return info.st_uid if database == "/etc/passwd" else info.st_gid
         for line in self._lines(database):
             fields = line.split(":")
-            if len(fields) > 2 and fields[0] == value and fields[2].isdigit():
-                return int(fields[2])
+            if len(fields) > 2 and fields[0] == value:
+                if not ASCII_DIGITS.fullmatch(fields[2]):
+                    raise Nix2AciError(
+                        f"app user/group {value!r}: the image's {database} gives it the id {fields[2]!r}"
+                    )
+                return _checked_id(fields[2], f"app user/group {value!r} (id {fields[2]} in the image's {database})")
         raise Nix2AciError(f"app user/group {value!r} is not in the image's {database}")
 
     def _lines(self, database: str) -> Iterator[str]:
@@ -151,43 +221,159 @@ class Container:
             return
 
 
-def _quantity(value: Any, what: str) -> float:
-    """A resource quantity (``512Mi``, ``1G``, ``500m``) as a number."""
-    text = str(value)
-    number = text.rstrip("kMGTPEim")
-    suffix = text[len(number) :]
+def _checked_id(digits: str, what: str) -> int:
+    """The id written in ASCII ``digits``; one from 0 to 2^32 - 1, else an error naming ``what``."""
+    if len(digits) > len(str(MAX_ID)) or int(digits) > MAX_ID:
+        raise Nix2AciError(f"{what}: an id must be from 0 to {MAX_ID}")
+    return int(digits)
+
+
+def capabilities(manifest: ImageManifest, request: RunRequest) -> list[str]:
+    """The app's capabilities: the user's ``--caps-retain`` set, or the default set as the image's isolators
+    narrow it; then without ``--caps-remove``.
+
+    An image's retain set may name capabilities outside the default set
+    (:data:`nix2aci.oci.runtime.DEFAULT_CAPABILITIES`) only with
+    ``--insecure-options=capabilities``; otherwise the run is refused, naming them.
+    """
+    if request.caps_retain is not None:
+        chosen = list(request.caps_retain)
+    else:
+        chosen = list(runtime.DEFAULT_CAPABILITIES)
+        for isolator in manifest.app.isolators:
+            if isolator.name == "os/linux/capabilities-retain-set":
+                chosen = list(isolator.value["set"])
+            elif isolator.name == "os/linux/capabilities-remove-set":
+                chosen = [capability for capability in chosen if capability not in isolator.value["set"]]
+        wider = sorted(set(chosen) - set(runtime.DEFAULT_CAPABILITIES))
+        if wider and "capabilities" not in request.insecure:
+            raise Nix2AciError(
+                f"{manifest.name} asks for capabilities outside the default set ({', '.join(wider)}) in its"
+                " os/linux/capabilities-retain-set: allow them with --insecure-options=capabilities,"
+                " or give the exact set with --caps-retain=CAP,..."
+            )
+    return [capability for capability in dict.fromkeys(chosen) if capability not in request.caps_remove]
+
+
+def _isolator_action(isolator: isolators.Isolator) -> dict[str, Any]:
+    """What a seccomp isolator's errno asks for a call it blocks: that errno, or (none, empty) kill with SIGSYS."""
+    name = isolator.value.get("errno") or ""
+    if not name:
+        return runtime.seccomp_action("SCMP_ACT_KILL_PROCESS")
+    if name not in ERRNO_NUMBERS:
+        raise Nix2AciError(f"{isolator.name}: errno {name!r} is not an errno name this system knows")
+    return runtime.seccomp_action("SCMP_ACT_ERRNO", ERRNO_NUMBERS[name])
+
+
+def _isolator_syscalls(isolator: isolators.Isolator) -> set[str]:
+    """The names of a seccomp isolator's set; an @-wildcard other than appc's own is an error."""
+    names = set(isolator.value["set"])
+    unknown = sorted(name for name in names if name.startswith("@") and name not in WILDCARDS)
+    if unknown:
+        raise Nix2AciError(
+            f"{isolator.name}: unknown wildcard {unknown[0]!r} (nix2aci knows {' and '.join(WILDCARDS)})"
+        )
+    return names
+
+
+def seccomp_settings(manifest: ImageManifest, request: RunRequest, held: Sequence[str]) -> dict[str, Any] | None:
+    """``linux.seccomp`` for the app whose capabilities are ``held`` (None: no filter at all).
+
+    The default filter refuses :func:`nix2aci.oci.runtime.default_blocked_syscalls`
+    with EPERM (``--insecure-options=seccomp`` drops it). An image's
+    ``seccomp-remove-set`` blocks more, its way (errno or SIGSYS); its
+    ``seccomp-retain-set`` allows only its calls (plus :data:`LIFECYCLE_SYSCALLS`)
+    and may not allow one the default filter refuses unless the user drops the
+    default filter: the run is refused, naming the calls.
+    """
+    guarded = "seccomp" not in request.insecure
+    blocked = runtime.default_blocked_syscalls(held) if guarded else frozenset()
+    guard_clone = guarded and "CAP_SYS_ADMIN" not in held
+    isolator = next((i for i in manifest.app.isolators if i.name in isolators.SECCOMP_SETS), None)
+    if isolator is not None and isolator.name == "os/linux/seccomp-retain-set":
+        return _allowlist(manifest, isolator, blocked, guard_clone)
+    removed = _isolator_syscalls(isolator) if isolator is not None else set()
+    if "@appc.io/empty" in removed:
+        removed = set()
+    default = runtime.seccomp_action("SCMP_ACT_ALLOW")
+    if "@appc.io/all" in removed:
+        default, removed = _isolator_action(isolator), set()
+    rules = [{"names": sorted(blocked - removed), **runtime.EPERM}] if blocked - removed else []
+    if guard_clone:
+        rules += [rule for rule in runtime.namespace_clone_rules(allowlist=False) if rule["names"][0] not in removed]
+    if removed:
+        rules.append({"names": sorted(removed), **_isolator_action(isolator)})
+    return runtime.seccomp(default, rules) if rules or default["action"] != "SCMP_ACT_ALLOW" else None
+
+
+def _allowlist(
+    manifest: ImageManifest, isolator: isolators.Isolator, blocked: frozenset[str], guard_clone: bool
+) -> dict[str, Any] | None:
+    """The filter of a seccomp-retain-set: its calls allowed, others refused its way (see :func:`seccomp_settings`)."""
+    allowed = _isolator_syscalls(isolator) - {"@appc.io/empty"}
+    widened = sorted(blocked & allowed) + (["@appc.io/all"] if blocked and "@appc.io/all" in allowed else [])
+    if widened:
+        raise Nix2AciError(
+            f"{manifest.name}'s os/linux/seccomp-retain-set allows {', '.join(widened)}, which the default seccomp"
+            " filter refuses: run it with --insecure-options=seccomp to drop the default filter"
+        )
+    if "@appc.io/all" in allowed:
+        return None
+    allowed |= set(LIFECYCLE_SYSCALLS)
+    clone = runtime.namespace_clone_rules(allowlist=True) if guard_clone else []
+    # clone3 returns ENOSYS when not allowed as such, so that the C library falls back to clone.
+    clone = [rule for rule in clone if rule["names"][0] in allowed or rule["names"][0] == "clone3"]
+    if not clone and "clone3" not in allowed:
+        clone = [rule for rule in runtime.namespace_clone_rules(allowlist=True) if rule["names"][0] == "clone3"]
+    plain = sorted(allowed - {rule["names"][0] for rule in clone})
+    rules = [{"names": plain, **runtime.seccomp_action("SCMP_ACT_ALLOW")}, *clone]
+    return runtime.seccomp(_isolator_action(isolator), rules)
+
+
+def _resource_value(read: Any, isolator: isolators.Isolator) -> int:
+    """The limit of a resource isolator as ``read`` gives it (bytes, millicores); an error names the isolator."""
     try:
-        return float(number) * QUANTITY_SUFFIXES[suffix]
-    except (KeyError, ValueError):
-        raise Nix2AciError(f"{what}: cannot read the quantity {text!r}") from None
+        return read(isolator.value["limit"])
+    except isolators.QuantityError as error:
+        raise Nix2AciError(f"{isolator.name}: limit {error}") from None
 
 
 def _isolator_settings(manifest: ImageManifest) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """The process and linux config parts the app's isolators ask for, and what could not be applied."""
-    process: dict[str, Any] = {"capabilities": list(runtime.DEFAULT_CAPABILITIES), "noNewPrivileges": False}
+    """The process and linux config parts the app's isolators ask for, and what could not be applied.
+
+    Capabilities and seccomp are decided apart (:func:`capabilities`, :func:`seccomp_settings`).
+    """
+    process: dict[str, Any] = {"noNewPrivileges": False}
     linux: dict[str, Any] = {}
     unapplied = []
     for isolator in manifest.app.isolators:
         name, value = isolator.name, isolator.value
-        if name == "os/linux/capabilities-retain-set":
-            process["capabilities"] = list(value["set"])
-        elif name == "os/linux/capabilities-remove-set":
-            process["capabilities"] = [cap for cap in process["capabilities"] if cap not in value["set"]]
-        elif name == "os/linux/no-new-privileges":
+        if name in isolators.CAPABILITY_SETS or name in isolators.SECCOMP_SETS:
+            continue
+        if name == "os/linux/no-new-privileges":
             process["noNewPrivileges"] = bool(value)
         elif name == "os/linux/oom-score-adj":
             process["oomScoreAdj"] = value
         elif name == "os/unix/sysctl":
             linux["sysctl"] = dict(value)
         elif name == "resource/memory" and "limit" in value:
-            limit = int(_quantity(value["limit"], name))
+            limit = _resource_value(isolators.memory_bytes, isolator)
             linux.setdefault("resources", {})["memory"] = {"limit": limit}
         elif name == "resource/cpu" and "limit" in value:
-            quota = int(_quantity(value["limit"], name) * CPU_PERIOD)
+            quota = _resource_value(isolators.cpu_millicores, isolator) * CPU_PERIOD // 1000
             linux.setdefault("resources", {})["cpu"] = {"quota": quota, "period": CPU_PERIOD}
         else:
             unapplied.append(f"isolator {name}")
     return process, linux, unapplied
+
+
+def network_namespaces(network: str) -> tuple[str, ...]:
+    """The namespaces of a run with ``network`` (see :data:`NETWORKS`).
+
+    "none" adds a network namespace; runc brings up its loopback interface, the
+    only one there is.
+    """
+    return runtime.DEFAULT_NAMESPACES if network == "host" else (*runtime.DEFAULT_NAMESPACES, "network")
 
 
 def runtime_config(
@@ -197,8 +383,9 @@ def runtime_config(
 
     ``volume_mounts`` come from :func:`volume_mounts`; ``rootfs`` is the unpacked
     image, where user and group names are looked up. The app runs in private
-    mount, pid, ipc and uts namespaces with the host's network, as its user and
-    group, in its working directory.
+    mount, pid, ipc and uts namespaces, and network unless ``request.network`` is
+    "host", as its user and group, in its working directory, with
+    :func:`capabilities` and :func:`seccomp_settings`.
     """
     container = Container(rootfs, {mount["destination"]: mount["source"] for mount in volume_mounts})
     app = manifest.app
@@ -214,7 +401,10 @@ def runtime_config(
     process, linux, unapplied = _isolator_settings(manifest)
     for name in unapplied + [f"port {port.name}" for port in app.ports]:
         print(f"nix2aci run: warning: {name} is not applied", file=sys.stderr)
-    capabilities = process.pop("capabilities")
+    held = capabilities(manifest, request)
+    seccomp = seccomp_settings(manifest, request, held)
+    if seccomp is not None:
+        linux["seccomp"] = seccomp
     document = runtime.config(
         args=command,
         env=[f"{name}={value}" for name, value in environment.items()],
@@ -224,7 +414,8 @@ def runtime_config(
         additional_gids=app.supplementary_gids,
         terminal=sys.stdin.isatty() and sys.stdout.isatty(),
         hostname=manifest.name.rsplit("/", 1)[-1].replace(".", "-")[:63],
-        capabilities=capabilities,
+        capabilities=held,
+        namespaces=network_namespaces(request.network),
         mounts=volume_mounts,
         process=process,
         linux=linux,
@@ -234,7 +425,10 @@ def runtime_config(
 
 
 def volume_mounts(manifest: ImageManifest, request: RunRequest) -> list[dict[str, Any]]:
-    """A bind mount for each mountPoint, from the volume of its name (read-only if either says so)."""
+    """A bind mount for each mountPoint, from the volume of its name (read-only if either says so).
+
+    A relative source is taken from the caller's working directory.
+    """
     volumes = {volume.name: volume for volume in request.volumes}
     mounts = []
     for point in manifest.app.mount_points:
@@ -244,15 +438,53 @@ def volume_mounts(manifest: ImageManifest, request: RunRequest) -> list[dict[str
                 f"mountPoint {point.name!r} ({point.path}) has no volume: pass "
                 f"--volume {point.name},kind=host,source=PATH (a thin image's .mounts file has them all: --mounts-file)"
             )
-        if not os.path.exists(volume.source):
-            raise Nix2AciError(f"volume {volume.name!r}: {volume.source} does not exist on this host")
+        # runc would read a relative source against the bundle: make it the caller's.
+        source = os.path.abspath(volume.source)
+        if not os.path.exists(source):
+            raise Nix2AciError(f"volume {volume.name!r}: {source} does not exist on this host")
         options = ["rbind", "ro"] if point.read_only or volume.read_only else ["rbind"]
-        mounts.append({"destination": point.path, "type": "bind", "source": volume.source, "options": options})
+        mounts.append({"destination": point.path, "type": "bind", "source": source, "options": options})
     for name in sorted(set(volumes) - {point.name for point in manifest.app.mount_points}):
         print(f"nix2aci run: warning: volume {name!r} matches no mountPoint of the image", file=sys.stderr)
     return mounts
 
 
+class StopSignal(KeyboardInterrupt):
+    """A signal of :data:`STOP_SIGNALS` arrived: stop the app and clean up as on Ctrl-C; ``signal`` is its number."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(signal.Signals(number).name)
+        self.signal = number
+
+
+def _stopping_on_signals(function: Callable[..., int]) -> Callable[..., int]:
+    """``function`` with each of :data:`STOP_SIGNALS` raising :class:`StopSignal` in it, the first one only.
+
+    Later ones are ignored, so that they cannot cut the clean-up short (an app
+    that ignores the first gets KILL after ``STOP_TIMEOUT`` anyway). The previous
+    handlers come back when ``function`` returns.
+    """
+
+    @functools.wraps(function)
+    def with_handlers(*args: Any, **kwargs: Any) -> int:
+        arrived: list[int] = []
+
+        def stop(number: int, _frame: Any) -> None:
+            if not arrived:
+                arrived.append(number)
+                raise StopSignal(number)
+
+        previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
+        try:
+            return function(*args, **kwargs)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    return with_handlers
+
+
+@_stopping_on_signals
 def run(request: RunRequest) -> int:
     """Run the app of ``request.image``; return its exit status."""
     if shutil.which("runc") is None:
@@ -279,15 +511,15 @@ def run(request: RunRequest) -> int:
 
 
 def _wait(process: subprocess.Popen, container: str) -> int:
-    """Wait for runc, which exits with the app's status; on Ctrl-C, stop the app.
+    """Wait for runc, which exits with the app's status; on Ctrl-C, SIGTERM or SIGHUP, stop the app.
 
-    The app first gets SIGINT (runc passes it on); one that ignores it, as a
+    The app first gets the signal (runc passes it on); one that ignores it, as a
     pid 1 without a handler does, is killed after ``STOP_TIMEOUT`` seconds.
     """
     try:
         return process.wait()
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
+    except KeyboardInterrupt as interrupt:
+        process.send_signal(interrupt.signal if isinstance(interrupt, StopSignal) else signal.SIGINT)
     try:
         return process.wait(timeout=STOP_TIMEOUT)
     except (KeyboardInterrupt, subprocess.TimeoutExpired):

@@ -173,6 +173,8 @@ def test_etcd_serves_on_loopback_and_stops_on_sigint(built, tmp_path):
             "-m",
             "nix2aci",
             "run",
+            # The client here reaches etcd on the host's loopback: the default is a network of its own.
+            "--net=host",
             str(built["etcd"]),
             "--",
             # The unpacked rootfs is writable: etcd creates its data directory there.

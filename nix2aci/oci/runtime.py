@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Sequence
+import errno
+import platform
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import SpecError
@@ -34,6 +36,57 @@ DEFAULT_CAPABILITIES = (
     "CAP_SYS_CHROOT",
 )
 DEFAULT_NAMESPACES = ("mount", "pid", "ipc", "uts")
+# Syscalls the default seccomp filter refuses (EPERM), each group with the capabilities any one of which lets the
+# app make them (none: always refused). References: Docker's default profile (moby profiles/seccomp/default.json:
+# the calls it allows only with a capability, or never) and rkt's @rkt/default-blacklist (rkt
+# Documentation/seccomp-guide.md). Where they differ: clock tuning (adjtimex, clock_adjtime) needs CAP_SYS_TIME as
+# in rkt; ptrace and process_vm_readv/writev stay allowed as in Docker (kernels since 4.8 check seccomp again after
+# a tracer changes a call); personality stays allowed (Docker filters its argument, which needs a rule per value).
+# Names the kernel does not have on an architecture (stime on x86_64) are skipped by runc.
+BLOCKED_SYSCALLS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        (),
+        (
+            "add_key", "afs_syscall", "create_module", "get_kernel_syms", "getpmsg", "kexec_file_load", "kexec_load",
+            "keyctl", "move_pages", "nfsservctl", "pivot_root", "putpmsg", "query_module", "request_key", "security",
+            "swapoff", "swapon", "_sysctl", "sysfs", "tuxcall", "uselib", "userfaultfd", "ustat", "vm86", "vm86old",
+            "vserver",
+        ),
+    ),
+    (
+        ("CAP_SYS_ADMIN",),
+        (
+            "bpf", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick", "lookup_dcookie", "mount",
+            "mount_setattr", "move_mount", "open_tree", "perf_event_open", "quotactl", "quotactl_fd", "setdomainname",
+            "sethostname", "setns", "syslog", "umount", "umount2", "unshare",
+        ),
+    ),
+    (("CAP_BPF",), ("bpf",)),
+    (("CAP_PERFMON",), ("perf_event_open",)),
+    (("CAP_SYSLOG",), ("syslog",)),
+    (("CAP_DAC_READ_SEARCH",), ("open_by_handle_at",)),
+    (("CAP_SYS_BOOT",), ("reboot",)),
+    (("CAP_SYS_MODULE",), ("delete_module", "finit_module", "init_module")),
+    (("CAP_SYS_PACCT",), ("acct",)),
+    (("CAP_SYS_PTRACE",), ("kcmp", "pidfd_getfd", "process_madvise")),
+    (("CAP_SYS_RAWIO",), ("ioperm", "iopl")),
+    (
+        ("CAP_SYS_TIME",),
+        ("adjtimex", "clock_adjtime", "clock_adjtime64", "clock_settime", "clock_settime64", "settimeofday", "stime"),
+    ),
+    (("CAP_SYS_TTY_CONFIG",), ("vhangup",)),
+    (("CAP_SYS_NICE",), ("get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node")),
+)  # fmt: skip
+# clone(2) flags that make namespaces (CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET): refused
+# without CAP_SYS_ADMIN, as unshare is. clone3 passes its flags in memory a filter cannot read, so it gets ENOSYS
+# and the C library falls back to clone (Docker does the same).
+CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
+# The seccomp architectures of a machine: its own and those its kernel also runs (32-bit calls on x86_64 go
+# through other syscall numbers, which a filter for x86_64 alone would let through).
+SECCOMP_ARCHITECTURES = {
+    "x86_64": ("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"),
+    "aarch64": ("SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"),
+}
 # Kept from the host's view of /proc and /sys: what runc's own `runc spec` masks.
 MASKED_PATHS = (
     "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
@@ -58,6 +111,60 @@ def system_mounts() -> list[dict[str, Any]]:
     ]
 
 
+def default_blocked_syscalls(capabilities: Iterable[str]) -> frozenset[str]:
+    """The syscalls of :data:`BLOCKED_SYSCALLS` that an app holding ``capabilities`` may not make."""
+    held = set(capabilities)
+    every = {name for _, names in BLOCKED_SYSCALLS for name in names}
+    unlocked = {name for unlocking, names in BLOCKED_SYSCALLS if held.intersection(unlocking) for name in names}
+    return frozenset(every - unlocked)
+
+
+def seccomp_action(action: str, errno_number: int | None = None) -> dict[str, Any]:
+    """A rule's action: ``SCMP_ACT_ERRNO`` with ``errno_number``, or another action (``SCMP_ACT_ALLOW``, ...)."""
+    return {"action": action, **({"errnoRet": errno_number} if errno_number is not None else {})}
+
+
+EPERM = seccomp_action("SCMP_ACT_ERRNO", errno.EPERM)
+
+
+def namespace_clone_rules(allowlist: bool) -> list[dict[str, Any]]:
+    """Rules that keep clone from making namespaces and send clone3 to the C library's clone fallback (ENOSYS).
+
+    ``allowlist``: the filter refuses what no rule allows, so clone is allowed
+    without namespace flags; otherwise clone with any of them is refused (EPERM).
+    """
+    clone3 = {"names": ["clone3"], **seccomp_action("SCMP_ACT_ERRNO", errno.ENOSYS)}
+    if allowlist:
+        mask = sum(CLONE_NAMESPACE_FLAGS)
+        condition = {"index": 0, "value": mask, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}
+        return [{"names": ["clone"], **seccomp_action("SCMP_ACT_ALLOW"), "args": [condition]}, clone3]
+    refusals = [
+        {
+            "names": ["clone"],
+            **EPERM,
+            "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}],
+        }
+        for flag in CLONE_NAMESPACE_FLAGS
+    ]
+    return [*refusals, clone3]
+
+
+def seccomp(default: dict[str, Any], rules: Sequence[dict[str, Any]], machine: str | None = None) -> dict[str, Any]:
+    """``linux.seccomp``: ``default`` (a :func:`seccomp_action`) for every call no rule names, then ``rules``.
+
+    The filter covers the architectures of ``machine`` (default: this one's, see
+    :data:`SECCOMP_ARCHITECTURES`); on another machine it names none, which
+    filters the native one.
+    """
+    action = default["action"]
+    return {
+        "defaultAction": action,
+        **({"defaultErrnoRet": default["errnoRet"]} if "errnoRet" in default else {}),
+        "architectures": list(SECCOMP_ARCHITECTURES.get(machine or platform.machine(), ())),
+        "syscalls": [dict(rule) for rule in rules],
+    }
+
+
 def config(
     *,
     args: Sequence[str],
@@ -70,6 +177,7 @@ def config(
     hostname: str | None = None,
     capabilities: Sequence[str] = DEFAULT_CAPABILITIES,
     readonly: bool = False,
+    namespaces: Sequence[str] = DEFAULT_NAMESPACES,
     mounts: Sequence[dict[str, Any]] = (),
     process: dict[str, Any] | None = None,
     linux: dict[str, Any] | None = None,
@@ -78,8 +186,8 @@ def config(
     """A runtime config for a bundle whose root filesystem is ``rootfs``.
 
     The process runs ``args`` with ``env`` (``NAME=VALUE`` strings) in ``cwd`` as
-    ``uid``:``gid`` in private mount, pid, ipc and uts namespaces (and the host's
-    network), with :func:`system_mounts` before ``mounts``. ``process`` and
+    ``uid``:``gid`` in private ``namespaces`` (default: mount, pid, ipc and uts,
+    with the host's network), with :func:`system_mounts` before ``mounts``. ``process`` and
     ``linux`` add keys to those objects (isolator settings); a ``hostname`` needs
     the uts namespace, which is always there.
     """
@@ -98,7 +206,7 @@ def config(
         },
         "mounts": [*system_mounts(), *mounts],
         "linux": {
-            "namespaces": [{"type": kind} for kind in DEFAULT_NAMESPACES],
+            "namespaces": [{"type": kind} for kind in namespaces],
             "maskedPaths": list(MASKED_PATHS),
             "readonlyPaths": list(READONLY_PATHS),
             **(linux or {}),

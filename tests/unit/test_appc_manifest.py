@@ -611,7 +611,7 @@ def test_defaults_are_left_out():
         put("annotations[1].value", "2016-12-31T23:59:60+01:00"),
         put("annotations[2].value", "HTTPS://Example.com:8443/docs?x#y"),
         put(ISOLATOR(SECCOMP) + ".value.errno", ""),
-        put(ISOLATOR(MEMORY) + ".value", {"limit": "1.5e3"}),
+        put(ISOLATOR(MEMORY) + ".value", {"limit": "1.5e9"}),
     ],
 )
 def test_valid_variations(mutation):

@@ -91,7 +91,9 @@ def ac_identifiers(draw: st.DrawFn) -> str:
 
 AC_NAMES = st.lists(ALNUM, min_size=1, max_size=3).map("-".join)
 ABSOLUTE = TEXT.map(lambda text: "/" + text)
-QUANTITY = st.from_regex(r"[0-9]{1,4}(\.[0-9]{1,2})?([KMGTPE]i|[numkKMGTPE])?", fullmatch=True)
+# Valid for every resource isolator (nix2aci.appc.isolators: whole bytes from 6Mi to 2^63 - 1), and CPU millicores.
+QUANTITY = st.from_regex(r"[1-9][0-9]{0,3}(Gi|G|Ti|T)|[7-9][0-9]{0,3}(Mi|M)", fullmatch=True)
+CPU_QUANTITY = st.from_regex(r"[1-9][0-9]{0,3}m?|[1-9]\.[0-9]{1,3}|[1-9]k", fullmatch=True)
 WELL_KNOWN_ANNOTATIONS = ("created", "homepage", "documentation", "appc.io/executor/supports-systemd-notify")
 
 
@@ -129,7 +131,7 @@ JSON = st.recursive(
 # Known isolators with valid values; capability and seccomp sets come one of each pair.
 KNOWN_ISOLATOR_VALUES = {
     "resource/cpu": st.fixed_dictionaries(
-        {"limit": QUANTITY}, optional={"request": QUANTITY, "default": st.just(False)}
+        {"limit": CPU_QUANTITY}, optional={"request": CPU_QUANTITY, "default": st.just(False)}
     ),
     "resource/memory": st.fixed_dictionaries({"limit": QUANTITY}, optional={"request": QUANTITY}),
     "resource/block-bandwidth": st.fixed_dictionaries({"default": st.just(True), "limit": QUANTITY}),
