@@ -42,7 +42,7 @@ from typing import Any
 
 import attrs
 
-from . import unpack
+from . import signing, trust, unpack
 from .appc import ImageManifest, isolators
 from .errors import Nix2AciError
 from .oci import runtime
@@ -484,6 +484,23 @@ def _stopping_on_signals(function: Callable[..., int]) -> Callable[..., int]:
     return with_handlers
 
 
+def _check_trusted(trusted: trust.TrustedSignature, unpacked: unpack.Unpacked, image: str) -> None:
+    """Refuse an image whose unpacked bytes are not the ones the signature check read, or whose name the signer
+    is not trusted for (rkt's prefixes: the name is known only once the manifest has been read)."""
+    if trusted.digest != unpacked.digest:
+        raise Nix2AciError(
+            f"{image} changed while it was read: the bytes unpacked are not the bytes whose signature was checked"
+        )
+    name = unpacked.manifest.name
+    if not trusted.covers(name):
+        prefixes = ", ".join(trusted.prefixes)
+        raise Nix2AciError(
+            f"{image} is named {name!r}, and its signer {trusted.signer.fingerprint} is trusted only for {prefixes}:"
+            f" nix2aci trust --prefix {name} PUBKEYS trusts it for this name, or skip the check with"
+            " --insecure-options=image"
+        )
+
+
 @_stopping_on_signals
 def run(request: RunRequest) -> int:
     """Run the app of ``request.image``; return its exit status."""
@@ -494,8 +511,16 @@ def run(request: RunRequest) -> int:
     except OSError as error:
         raise Nix2AciError(f"{request.image}: {error.strerror}") from None
     with image, tempfile.TemporaryDirectory(prefix="nix2aci-run-") as bundle:
-        # Each member is judged as it is unpacked: the image is read once, so what was checked is what runs.
-        manifest = unpack.unpack_image(image, request.image, bundle, allow_setuid=request.allow_setuid).manifest
+        trusted = None
+        if "image" not in request.insecure:
+            # Before anything is unpacked: only a trusted signer's bytes reach the extractor.
+            trusted = trust.verify_trusted(image, signing.signature_path(request.image))
+            image.seek(0)
+        # Each member is judged as it is unpacked: what was checked is what runs.
+        unpacked = unpack.unpack_image(image, request.image, bundle, allow_setuid=request.allow_setuid)
+        manifest = unpacked.manifest
+        if trusted is not None:
+            _check_trusted(trusted, unpacked, request.image)
         if manifest.app is None:
             raise Nix2AciError(f"{request.image} has no app to run")
         mounts = volume_mounts(manifest, request)
