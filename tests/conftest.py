@@ -168,7 +168,8 @@ def started(command: list[str], directory: Path, **kwargs) -> Iterator[subproces
 
 
 def read_line(stream, timeout: float = PATIENCE) -> str:
-    """The next line of a process's pipe, failing the test if none comes within ``timeout`` seconds."""
+    """The next line of a process's pipe, failing the test if none comes within ``timeout`` seconds.
+    (``select`` sees the pipe, not Python's buffer: meant for lines written one at a time, as a readiness signal.)"""
     ready, _, _ = select.select([stream], [], [], timeout)
     if not ready:
         pytest.fail(f"no line within {timeout} s")
