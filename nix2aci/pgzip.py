@@ -56,6 +56,12 @@ def gzip_header(level: int) -> bytes:
     return struct.pack("<BBBBIBB", 0x1F, 0x8B, _METHOD_DEFLATE, 0, 0, extra_flags, _OS_UNIX)
 
 
+def gzip_trailer(crc: int, size: int) -> bytes:
+    """The 8-byte gzip trailer: the CRC-32 of the data and its length ``size`` modulo 2**32 (ISIZE, RFC 1952),
+    so that a stream of 4 GiB or more still ends as gzip readers expect."""
+    return struct.pack("<II", crc, size & 0xFFFFFFFF)
+
+
 def deflate_block(block: bytes, dictionary: bytes, level: int, last: bool) -> bytes:
     """Raw deflate of ``block`` as the continuation of a stream whose last bytes were ``dictionary``.
 
@@ -129,8 +135,7 @@ class ParallelGzipWriter:
             self._submit(bytes(self._buffer), last=True)
             self._buffer.clear()
             self._drain(0)
-            # ISIZE is the length modulo 2**32 (RFC 1952).
-            self.sink.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+            self.sink.write(gzip_trailer(self._crc, self._size))
         finally:
             self._pool.shutdown(cancel_futures=True)
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
+import re
+import select
 import shutil
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,18 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 GC_ROOTS = tempfile.mkdtemp(prefix="nix2aci-test-roots-")
 atexit.register(shutil.rmtree, GC_ROOTS, ignore_errors=True)
+# The programs the tests start keep their temporary files here (TMPDIR): the bundles of
+# `nix2aci run` among them, so the containers of this session are told apart by their
+# bundle's path from those of anyone else on the machine, and what a killed run leaves
+# goes with the session.
+SESSION_TMP = tempfile.mkdtemp(prefix="nix2aci-test-tmp-")
+atexit.register(shutil.rmtree, SESSION_TMP, ignore_errors=True)
+os.environ["TMPDIR"] = SESSION_TMP
+# The prefix of the ids of the containers that tests run with runc themselves.
+CONTAINER_PREFIX = f"nix2aci-test-{uuid.uuid4().hex[:8]}-"
+# The upper bound for anything a test waits for: never reached in a normal run, even
+# with other builds on the cores; it only turns a hang into a failure.
+PATIENCE = 120
 # The same settings scripts/setup writes, given on every call so the tests hold
 # whatever the machine's nix.conf says.
 NIX_OPTIONS = [
@@ -91,3 +108,89 @@ def is_root() -> None:
     """runc needs root here."""
     if os.geteuid() != 0:
         pytest.fail("these tests run containers with runc and need root")
+
+
+def store_closure(expression: str) -> list[Path]:
+    """The store paths of the runtime closure of ``expression`` (a package or a list of
+    them, ``n`` bound to default.nix), built with the sandbox on; sorted by path."""
+    built = nix_build_expression(expression).stdout.split()
+    return sorted(Path(path) for path in run(["nix-store", "--query", "--requisites", *built]).stdout.split())
+
+
+def ac_name(store_path: Path) -> str:
+    """The store path's name made an AC Name, as a thin image names its mount point:
+    ``/nix/store/HASH-libfoo-2.5+dfsg`` -> ``libfoo-2-5-dfsg``."""
+    return re.sub(r"[^a-z0-9]+", "-", store_path.name.split("-", 1)[1].lower()).strip("-")
+
+
+def new_container_id() -> str:
+    """A fresh container id for ``runc run`` that marks the container as this session's."""
+    return CONTAINER_PREFIX + uuid.uuid4().hex[:8]
+
+
+def runc_containers() -> dict[str, Path]:
+    """``{id: bundle}`` of every container runc knows; none when runc is not installed
+    (then no test started one: a test that needs runc fails with ``require``)."""
+    if shutil.which("runc") is None:
+        return {}
+    listed = json.loads(run(["runc", "list", "--format", "json"]).stdout) or []
+    return {container["id"]: Path(container["bundle"]) for container in listed}
+
+
+def delete_containers(ids: list[str]) -> None:
+    """Stop (SIGKILL) and delete the containers ``ids``."""
+    for container in ids:
+        subprocess.run(["runc", "delete", "--force", container], capture_output=True, check=False)
+
+
+def containers_under(directory: Path) -> list[str]:
+    """The ids of the containers whose bundle lies under ``directory``."""
+    return [container for container, bundle in runc_containers().items() if bundle.is_relative_to(directory)]
+
+
+@contextlib.contextmanager
+def started(command: list[str], directory: Path, **kwargs) -> Iterator[subprocess.Popen]:
+    """``command`` started in the background with ``TMPDIR=directory`` (``nix2aci run``
+    unpacks its bundle there). On leaving, even when the test failed or timed out: the
+    process is killed if it still runs, and every container with its bundle under
+    ``directory`` is stopped and deleted."""
+    process = subprocess.Popen(command, env={**os.environ, "TMPDIR": str(directory)}, **kwargs)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        delete_containers(containers_under(directory))
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def read_line(stream, timeout: float = PATIENCE) -> str:
+    """The next line of a process's pipe, failing the test if none comes within ``timeout`` seconds.
+    (``select`` sees the pipe, not Python's buffer: meant for lines written one at a time, as a readiness signal.)"""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    if not ready:
+        pytest.fail(f"no line within {timeout} s")
+    return stream.readline()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_container_outlives_the_session(tmp_path_factory) -> Iterator[None]:
+    """Fails the run when a container started in this session (its bundle under the
+    session's temporary directories, or its id made by ``new_container_id``) still
+    exists at the end; deletes it. Containers that were there before, or that belong
+    to others on the machine, are left alone."""
+    before = set(runc_containers())
+    yield
+    roots = (Path(SESSION_TMP), tmp_path_factory.getbasetemp())
+    leaked = [
+        container
+        for container, bundle in runc_containers().items()
+        if container not in before
+        and (container.startswith(CONTAINER_PREFIX) or any(bundle.is_relative_to(root) for root in roots))
+    ]
+    delete_containers(leaked)
+    if leaked:
+        pytest.fail(f"containers left running by the tests (now deleted): {', '.join(leaked)}")

@@ -1800,9 +1800,6 @@ DIFFERENCES = [
     "Y-layout-manifest-name",
 ]
 
-# Filled by test_row: row id -> (nix2aci's verdict, actool's verdict).
-OBSERVED: dict[str, tuple[str, str | None]] = {}
-
 
 def verdict_of(status: int, table: dict[int, str], command: str, output: str) -> str:
     """The verdict an exit status stands for; any other status fails the test."""
@@ -1816,32 +1813,67 @@ def run_tool(command: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=TIMEOUT, check=False)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
-def test_row(row: Row, tmp_path: Path) -> None:
-    """nix2aci gives the spec's verdict with the expected lines; actool gives the verdict spec-notes measured."""
-    path = row.make(tmp_path)
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """What the checkers made of a row's input: ``path``, the input as written; nix2aci's
+    verdict and output; actool's verdict (None where it does not read the input) and output."""
+
+    path: Path
+    nix2aci: str
+    nix2aci_result: subprocess.CompletedProcess
+    actool: str | None
+    actool_output: str
+
+
+def observe_row(row: Row, directory: Path) -> Observation:
+    """Write ``row``'s input into the empty ``directory``; run nix2aci validate and, for appc inputs, actool on it."""
+    path = row.make(directory)
     result = run_tool([sys.executable, "-m", "nix2aci", "validate", *row.nix2aci_args, str(path)])
-    output = result.stdout + result.stderr
-    assert "Traceback" not in output
-    nix2aci = verdict_of(result.returncode, NIX2ACI_VERDICTS, "nix2aci validate", output)
-    lines = result.stdout.splitlines()
-    assert all(line.startswith(f"{path}: ") for line in lines), output
-    said = [line.removeprefix(f"{path}: ") for line in lines]
-    for pattern in row.says:
-        assert any(re.search(pattern, line) for line in said), f"no line matches {pattern!r}:\n{output}"
-    if nix2aci != VALID:
-        assert not any(line.startswith("valid ") for line in said), output
-    if not any(pattern.startswith("^warning: ") for pattern in row.says):
-        assert not any(line.startswith("warning: ") for line in said), output
+    nix2aci = verdict_of(result.returncode, NIX2ACI_VERDICTS, "nix2aci validate", result.stdout + result.stderr)
     actool, actool_output = None, ""
     if row.actool is not None:
         checked = run_tool([require("actool"), "--debug", "validate", *row.actool_args, str(path)])
         actool_output = checked.stdout + checked.stderr
         actool = verdict_of(checked.returncode, ACTOOL_VERDICTS, "actool validate", actool_output)
-        assert row.actool_says in actool_output
-    OBSERVED[row.id] = (nix2aci, actool)
-    assert nix2aci == row.spec, output
-    assert actool == row.actool, f"actool said {actool}, spec-notes measured {row.actool}:\n{actool_output}"
+    return Observation(path, nix2aci, result, actool, actool_output)
+
+
+@pytest.fixture(scope="session")
+def observe(tmp_path_factory) -> Callable[[Row], Observation]:
+    """``observe(row)``: the row's Observation, made once per session whichever test asks
+    first, so each test holds alone and the whole file runs each checker once a row."""
+    made: dict[str, Observation] = {}
+
+    def observation(row: Row) -> Observation:
+        if row.id not in made:
+            made[row.id] = observe_row(row, tmp_path_factory.mktemp("row", numbered=True))
+        return made[row.id]
+
+    return observation
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+def test_row(row: Row, observe: Callable[[Row], Observation]) -> None:
+    """nix2aci gives the spec's verdict with the expected lines; actool gives the verdict spec-notes measured."""
+    seen = observe(row)
+    path, result = seen.path, seen.nix2aci_result
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    lines = result.stdout.splitlines()
+    assert all(line.startswith(f"{path}: ") for line in lines), output
+    said = [line.removeprefix(f"{path}: ") for line in lines]
+    for pattern in row.says:
+        assert any(re.search(pattern, line) for line in said), f"no line matches {pattern!r}:\n{output}"
+    if seen.nix2aci != VALID:
+        assert not any(line.startswith("valid ") for line in said), output
+    if not any(pattern.startswith("^warning: ") for pattern in row.says):
+        assert not any(line.startswith("warning: ") for line in said), output
+    if row.actool is not None:
+        assert row.actool_says in seen.actool_output
+    assert seen.nix2aci == row.spec, output
+    assert seen.actool == row.actool, (
+        f"actool said {seen.actool}, spec-notes measured {row.actool}:\n{seen.actool_output}"
+    )
 
 
 def test_rows_are_well_formed() -> None:
@@ -1854,9 +1886,10 @@ def test_rows_are_well_formed() -> None:
         assert row.says or row.spec == VALID, row.id
 
 
-def test_differences_are_exactly_the_documented_ones() -> None:
-    """The rows where actool and the spec (nix2aci) differ, declared and as observed, are DIFFERENCES."""
+def test_differences_are_exactly_the_documented_ones(observe: Callable[[Row], Observation]) -> None:
+    """The rows where actool and nix2aci differ, declared and as observed on every row actool reads, are DIFFERENCES."""
     declared = [row.id for row in ROWS if row.actool is not None and row.actool != row.spec]
     assert declared == DIFFERENCES
-    observed = [id for id, (nix2aci, actool) in OBSERVED.items() if actool is not None and actool != nix2aci]
-    assert observed == [id for id in DIFFERENCES if id in OBSERVED]
+    appc_rows = [row for row in ROWS if row.actool is not None]
+    observed = [row.id for row in appc_rows if observe(row).actool != observe(row).nix2aci]
+    assert observed == DIFFERENCES

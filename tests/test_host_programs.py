@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import posixpath
 import re
 import signal
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     NIX_OPTIONS,
+    PATIENCE,
     REPO,
     nix_build,
     nix_build_expression,
@@ -30,6 +30,7 @@ from conftest import (
     only_aci,
     require,
     run,
+    started,
 )
 
 pytestmark = pytest.mark.slow
@@ -38,7 +39,7 @@ IMAGES = ["bbpython", "bbpythonThin", "etcd", "etcdThin"]
 
 
 def nix2aci(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "nix2aci", *args], check=check, timeout=120, **kwargs)
+    return run([sys.executable, "-m", "nix2aci", *args], check=check, timeout=PATIENCE, **kwargs)
 
 
 def run_thin(image: Path, *args: str) -> subprocess.CompletedProcess:
@@ -60,6 +61,13 @@ def offline_set() -> bool:
     return nix_eval_json("n.pkgs ? debianImport")
 
 
+def debian_upstream_version(package: str) -> str:
+    """The upstream part of the host's installed Debian ``package`` version (``1:2.5.0-4+b1`` -> ``2.5.0``):
+    what the offline set names its store paths after."""
+    version = run(["dpkg-query", "--show", "--showformat=${Version}", package]).stdout
+    return version.split(":", 1)[-1].rsplit("-", 1)[0]
+
+
 # What the package set provides.
 
 
@@ -68,9 +76,13 @@ def test_programs_and_libraries_are_store_paths_of_their_own():
         pytest.skip("nixpkgs provides python3 and etcd")
     names = nix_eval_json(
         "{ python3 = n.pkgs.python3.name; etcd = n.pkgs.etcd.name;"
+        " imported = map (p: builtins.head p.debianPackages) [ n.pkgs.python3 n.pkgs.etcd ];"
         " libraries = map (l: l.name) n.pkgs.python3.libraries; }"
     )
-    assert names["python3"].startswith("python3-3.") and names["etcd"] == "etcd-3.4.23"
+    # A program's store path carries the version of the first Debian package it imports, as the host has it.
+    python3_package, etcd_package = names["imported"]
+    assert names["python3"] == f"python3-{debian_upstream_version(python3_package)}"
+    assert names["etcd"] == f"etcd-{debian_upstream_version(etcd_package)}"
     # One store path per Debian library package, named after it; libc6 keeps glibc-host.
     assert names["libraries"][0].startswith("glibc-host-")
     assert any(name.startswith("libssl3-") for name in names["libraries"])
@@ -89,7 +101,8 @@ def test_python3_closure_holds_only_the_libraries_it_needs():
     assert not any(name.startswith("libgcc-s1-") for name in names)
     # No build input (the imported host files, the builder script) stays referenced.
     assert not any(name.endswith("-files") or name.endswith(".py") for name in names)
-    assert (python3 / "bin/python3").is_symlink() and (python3 / "lib/python3.11/os.py").is_file()
+    major, minor = nix_eval_json("n.pkgs.python3.version").split(".")[:2]
+    assert (python3 / "bin/python3").is_symlink() and (python3 / f"lib/python{major}.{minor}/os.py").is_file()
     assert not (python3 / "share/doc").exists() and not (python3 / "usr").exists()
 
 
@@ -133,7 +146,7 @@ def test_fat_bbpython_sees_only_its_own_store_paths(built):
 
 
 def etcd_version() -> str:
-    """3.4.23 from Debian 12 in the offline set; nixpkgs' own otherwise."""
+    """The package set's etcd version: the host's Debian etcd-server in the offline set; nixpkgs' own otherwise."""
     return nix_eval_json("n.pkgs.etcd.version")
 
 
@@ -155,7 +168,7 @@ def post_json(url: str, body: dict) -> dict:
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with urllib.request.urlopen(request, timeout=PATIENCE) as response:
         return json.load(response)
 
 
@@ -163,44 +176,44 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def etcd_answer(endpoint: str, process: subprocess.Popen) -> dict | None:
+    """etcd's /version once it answers; None when the process ended or ``PATIENCE`` passed first."""
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{endpoint}/version", timeout=5) as response:
+                return json.load(response)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)  # the interval of the poll, not a wait for readiness
+    return None
+
+
 def test_etcd_serves_on_loopback_and_stops_on_sigint(built, tmp_path):
     client, peer = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{client}"
-    log = (tmp_path / "etcd.log").open("w+")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nix2aci",
-            "run",
-            # The client here reaches etcd on the host's loopback: the default is a network of its own.
-            "--net=host",
-            str(built["etcd"]),
-            "--",
-            # The unpacked rootfs is writable: etcd creates its data directory there.
-            "--data-dir=/etcd-data",
-            f"--listen-client-urls={endpoint}",
-            f"--advertise-client-urls={endpoint}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-cluster=default=http://127.0.0.1:{peer}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-        cwd=REPO,
-    )
-    try:
-        version = None
-        deadline = time.monotonic() + 60
-        while version is None and time.monotonic() < deadline and process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"{endpoint}/version", timeout=2) as response:
-                    version = json.load(response)
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.2)
-        log.seek(0)
-        assert version is not None, f"etcd did not answer on {endpoint}:\n{log.read()}"
+    command = [
+        sys.executable,
+        "-m",
+        "nix2aci",
+        "run",
+        # The client here reaches etcd on the host's loopback: the default is a network of its own.
+        "--net=host",
+        str(built["etcd"]),
+        "--",
+        # The unpacked rootfs is writable: etcd creates its data directory there.
+        "--data-dir=/etcd-data",
+        f"--listen-client-urls={endpoint}",
+        f"--advertise-client-urls={endpoint}",
+        f"--listen-peer-urls=http://127.0.0.1:{peer}",
+        f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+        f"--initial-cluster=default=http://127.0.0.1:{peer}",
+    ]
+    log_path = tmp_path / "etcd.log"
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    with log_path.open("w") as log, started(command, bundles, stdout=log, stderr=subprocess.STDOUT, cwd=REPO) as etcd:
+        version = etcd_answer(endpoint, etcd)
+        assert version is not None, f"etcd did not answer on {endpoint}:\n{log_path.read_text()}"
         assert version["etcdserver"] == etcd_version()
 
         # The v3 API through etcd 3.4's JSON gateway: keys and values are base64.
@@ -211,19 +224,10 @@ def test_etcd_serves_on_loopback_and_stops_on_sigint(built, tmp_path):
         time.sleep(2)  # serving for a few seconds, then still answering
         assert post_json(f"{endpoint}/v3/kv/range", {"key": b64("nix2aci")})["count"] == "1"
 
-        process.send_signal(signal.SIGINT)
+        etcd.send_signal(signal.SIGINT)
         # etcd as pid 1 exits 0 on SIGINT; nix2aci run passes the status through.
-        assert process.wait(timeout=30) == 0
-        assert not list(tmp_path.glob("nix2aci-run-*")), "the bundle was not removed"
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
+        assert etcd.wait(timeout=PATIENCE) == 0
+        assert not list(bundles.iterdir()), "the bundle was not removed"
 
 
 # No host files in the fat images.

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from pathlib import Path
 
 import pytest
-from conftest import nix_build, nix_build_expression, nix_eval_error, require, run
+from conftest import (
+    PATIENCE,
+    delete_containers,
+    new_container_id,
+    nix_build,
+    nix_build_expression,
+    nix_eval_error,
+    nix_eval_json,
+    require,
+    run,
+)
 
 from nix2aci.oci import layout, runtime
 
@@ -16,9 +25,13 @@ pytestmark = pytest.mark.slow
 
 
 def runc(bundle: Path, stdin: str = "") -> str:
-    """Run a bundle with runc; return its stdout."""
+    """Run a bundle with runc; return its stdout. The container is gone afterwards, even when the run timed out."""
     require("runc")
-    return run(["runc", "run", "--bundle", str(bundle), f"nix2aci-test-{uuid.uuid4().hex[:8]}"], input=stdin).stdout
+    container = new_container_id()
+    try:
+        return run(["runc", "run", "--bundle", str(bundle), container], input=stdin, timeout=PATIENCE).stdout
+    finally:
+        delete_containers([container])
 
 
 def verify_store_path(path: Path) -> None:
@@ -82,8 +95,10 @@ def test_thin_bundle_binds_the_store_paths_read_only(is_root):
 
 def test_image_layout_passes_nix2aci_umoci_and_skopeo(image, tmp_path, is_root):
     assert layout.problems(str(image)) == []
+    # buildOCIImage tags the image with its first package's version.
+    tag = nix_eval_json("n.pkgs.busybox.version")
     require("skopeo")
-    inspected = json.loads(run(["skopeo", "inspect", "--config", f"oci:{image}:1.35.0"]).stdout)
+    inspected = json.loads(run(["skopeo", "inspect", "--config", f"oci:{image}:{tag}"]).stdout)
     assert inspected["architecture"] == "amd64" and inspected["os"] == "linux"
     assert inspected["config"]["Entrypoint"] == ["/bin/sh"]
     assert inspected["config"]["Cmd"] == ["-c", "echo Hello from busybox"]
@@ -91,10 +106,10 @@ def test_image_layout_passes_nix2aci_umoci_and_skopeo(image, tmp_path, is_root):
     assert inspected["config"]["Env"] == [f"NIX_SSL_CERT_FILE={ca_bundle}", "PATH=/bin", f"SSL_CERT_FILE={ca_bundle}"]
     assert inspected["config"]["ExposedPorts"] == {"8080/tcp": {}}
     assert inspected["config"]["User"] == "0:0"
-    run(["skopeo", "copy", f"oci:{image}:1.35.0", f"oci:{tmp_path / 'copy'}:copied"])
+    run(["skopeo", "copy", f"oci:{image}:{tag}", f"oci:{tmp_path / 'copy'}:copied"])
     require("umoci")
     bundle = tmp_path / "bundle"
-    run(["umoci", "unpack", "--image", f"{image}:1.35.0", str(bundle)])
+    run(["umoci", "unpack", "--image", f"{image}:{tag}", str(bundle)])
     config = json.loads((bundle / "config.json").read_text())
     config["process"]["terminal"] = False
     (bundle / "config.json").write_text(json.dumps(config))
@@ -102,10 +117,13 @@ def test_image_layout_passes_nix2aci_umoci_and_skopeo(image, tmp_path, is_root):
 
 
 def mutated_copy(image: Path, tmp_path: Path) -> Path:
+    """A writable copy of the layout ``image``. Links are copied as links: following one
+    could copy whatever it names (a whole store, a device) into the test's directory."""
     copy = tmp_path / "layout"
-    shutil.copytree(image, copy)
+    shutil.copytree(image, copy, symlinks=True)
     for path in [copy, *copy.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
     return copy
 
 

@@ -102,15 +102,61 @@ def test_header_is_gzip_n_and_trailer_holds_crc_and_length():
         assert pgzip.gzip_header(level) == zlib.compress(b"", level, 31)[:10]
 
 
-def test_each_block_sees_the_previous_32_kib_as_its_dictionary():
-    # The same random 20 KiB over and over: with the previous block as dictionary,
-    # every block after the first is matches only; without it, every block would
-    # carry a fresh copy of the random bytes.
-    chunk = random.Random(3).randbytes(20000)
-    data = chunk * 50
-    compressed = compress(data, 2)
-    assert gzip.decompress(compressed) == data
-    assert len(compressed) < 2 * len(chunk)
+@pytest.mark.parametrize(
+    ("size", "isize"),
+    [(0, 0), ((1 << 32) - 1, (1 << 32) - 1), (1 << 32, 0), ((1 << 32) + 5, 5), ((3 << 32) + 7, 7)],
+)
+def test_trailer_stores_the_length_modulo_2_to_the_32(size, isize):
+    crc = zlib.crc32(b"any")
+    assert pgzip.gzip_trailer(crc, size) == crc.to_bytes(4, "little") + isize.to_bytes(4, "little")
+
+
+class Tail:
+    """A sink that keeps only the last 8 bytes written: the gzip trailer, once the writer is closed."""
+
+    def __init__(self) -> None:
+        self.last = b""
+
+    def write(self, data: bytes) -> int:
+        self.last = (self.last + bytes(data))[-8:]
+        return len(data)
+
+
+@pytest.mark.slow
+def test_a_stream_over_4_gib_ends_with_its_length_modulo_2_to_the_32():
+    # 4 GiB of zeros and 3 bytes more, stored (level 0) to keep it to seconds.
+    zeros = bytes(16 << 20)
+    tail = Tail()
+    with ParallelGzipWriter(tail, 0, 2) as writer:
+        for _ in range((4 << 30) // len(zeros)):
+            writer.write(zeros)
+        writer.write(b"end")
+    assert tail.last[4:] == (3).to_bytes(4, "little")
+
+
+def test_a_repeat_across_a_block_cut_is_found_through_the_dictionary(monkeypatch):
+    # Blocks four windows long: the block after the cut opens with the last 24 KiB
+    # before it, over and over. Those bytes are only a match if that block is primed
+    # with the last 32 KiB of the one before (not its first 32 KiB, not nothing);
+    # every other repeat lies within a block and is found anyway.
+    block = 4 * WINDOW
+    first_block = random.Random(3).randbytes(block)
+    repeat = first_block[-(24 << 10) :]
+    data = first_block + repeat * 3
+    primed = compress(data, 2, block)
+    assert gzip.decompress(primed) == data
+    # The random block is stored as it is; the repeats cost a few hundred bytes of matches.
+    assert len(primed) < block + len(repeat) // 2
+    # The measure tells priming apart: switched off, the repeat is paid for again.
+    original = pgzip.deflate_block
+
+    def without_dictionary(block, dictionary, level, last):
+        return original(block, b"", level, last)
+
+    monkeypatch.setattr(pgzip, "deflate_block", without_dictionary)
+    unprimed = compress(data, 2, block)
+    assert gzip.decompress(unprimed) == data
+    assert len(unprimed) > block + len(repeat)
 
 
 def test_blocks_are_compressed_at_the_same_time(monkeypatch):

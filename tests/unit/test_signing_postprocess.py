@@ -14,7 +14,7 @@ from nix2aci.errors import Nix2AciError
 
 PYTHON = "/usr/bin/python3"
 SOURCE = "/nix/store/2rfj7bj8hp951pmw435vza57v8ylakvj-nix2aci-source"
-OUT = "/nix/store/j93fg04xgkkwiw6y1qvs0wjdxp9m55nq-aci-busybox-1.35.0"
+OUT = "/nix/store/j93fg04xgkkwiw6y1qvs0wjdxp9m55nq-aci-example-1.0"
 
 
 def test_the_script_runs_the_builds_interpreter_isolated_on_its_own_output():
