@@ -194,3 +194,8 @@ def _no_container_outlives_the_session(tmp_path_factory) -> Iterator[None]:
     delete_containers(leaked)
     if leaked:
         pytest.fail(f"containers left running by the tests (now deleted): {', '.join(leaked)}")
+
+
+# `nix2aci run`'s flag for the images the tests build and do not sign: every test of
+# run's other features passes it, and tests/test_run_trust.py covers the signature check.
+UNSIGNED = "--insecure-options=image"

@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import nix_build, nix_eval_json, only_aci, require, run, store_closure
+from conftest import UNSIGNED, nix_build, nix_eval_json, only_aci, require, run, store_closure
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +130,7 @@ def test_static_image_is_the_package_tree_alone(built):
 def test_fat_busybox_runs_in_runc_without_the_host_store(built, is_root):
     require("runc")
     result = nix2aci(
-        "run", str(built["busybox"]), "--", "-c", "echo hi from $(busybox uname -s); ls /nix/store | wc -l"
+        "run", UNSIGNED, str(built["busybox"]), "--", "-c", "echo hi from $(busybox uname -s); ls /nix/store | wc -l"
     )
     lines = result.stdout.split()
     assert lines[:3] == ["hi", "from", "Linux"]
@@ -140,12 +140,12 @@ def test_fat_busybox_runs_in_runc_without_the_host_store(built, is_root):
 
 def test_fat_hello_runs_with_its_dynamic_closure(built, is_root):
     require("runc")
-    assert nix2aci("run", str(built["hello"])).stdout == "Hello, world!\n"
+    assert nix2aci("run", UNSIGNED, str(built["hello"])).stdout == "Hello, world!\n"
 
 
 def test_static_busybox_runs(built, is_root):
     require("runc")
-    assert nix2aci("run", str(built["busyboxStatic"]), "--", "-c", "echo static ok").stdout == "static ok\n"
+    assert nix2aci("run", UNSIGNED, str(built["busyboxStatic"]), "--", "-c", "echo static ok").stdout == "static ok\n"
 
 
 @pytest.mark.parametrize("attribute", ["busybox", "busyboxThin", "hello"])

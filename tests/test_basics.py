@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import nix_build_expression, nix_eval_json, only_aci, require, run
+from conftest import UNSIGNED, nix_build_expression, nix_eval_json, only_aci, require, run
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def _runc(is_root):
 def test_named_user_resolves_and_tmp_is_writable_by_it():
     image = busybox_image('user = "app"; group = "staff"; uid = 1234; gid = 4321;')
     script = "id; touch /tmp/mine && ls -ln /tmp/mine | awk '{print $3, $4}'; grep app /etc/passwd"
-    output = nix2aci("run", str(image), "--", "-c", script).stdout.splitlines()
+    output = nix2aci("run", UNSIGNED, str(image), "--", "-c", script).stdout.splitlines()
     assert output[0] == "uid=1234(app) gid=4321(staff)"
     assert output[1] == "1234 4321"
     assert output[2] == "app:x:1234:4321:app:/:/bin/sh"
@@ -68,7 +68,7 @@ def test_etc_hosts_certificates_and_links():
         "for f in /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-bundle.crt /etc/pki/tls/certs/ca-bundle.crt; "
         "do grep -c 'BEGIN CERTIFICATE' $f; done; /usr/bin/env true && echo env ok"
     )
-    lines = nix2aci("run", str(image), "--", "-c", script).stdout.splitlines()
+    lines = nix2aci("run", UNSIGNED, str(image), "--", "-c", script).stdout.splitlines()
     assert lines[:2] == ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     assert lines[2] == "/etc/ssl/certs/ca-certificates.crt"
     counts = [int(line) for line in lines[3:6]]
@@ -96,7 +96,9 @@ def test_files_as_data_carry_modes_and_owners_into_the_tar():
     assert config.isreg() and (config.mode, config.uid, config.gid) == (0o640, 1234, 0)
     assert found["rootfs/usr/local/bin/shell"].linkname == "/bin/sh"
     assert found["rootfs/var/lib"].isdir() and found["rootfs/var"].mode == 0o755
-    output = nix2aci("run", str(image), "--", "-c", "cat /etc/app.conf /etc/motd; ls -ldn /var/lib/app").stdout
+    output = nix2aci(
+        "run", UNSIGNED, str(image), "--", "-c", "cat /etc/app.conf /etc/motd; ls -ldn /var/lib/app"
+    ).stdout
     assert output.splitlines()[:2] == ["setting=1", "hello"]
     assert output.splitlines()[2].split()[:4] == ["drwxr-x---", "2", "1234", "4321"]
 
@@ -152,7 +154,9 @@ def test_resolv_conf_is_mounted_from_the_host_read_only():
     image = busybox_image("resolvConf = true;")
     mounts = image.with_suffix(".mounts")
     assert "--volume=resolv-conf,kind=host,source=/etc/resolv.conf,readOnly=true" in mounts.read_text().split()
-    output = nix2aci("run", "--mounts-file", str(mounts), str(image), "--", "-c", "cat /etc/resolv.conf").stdout
+    output = nix2aci(
+        "run", UNSIGNED, "--mounts-file", str(mounts), str(image), "--", "-c", "cat /etc/resolv.conf"
+    ).stdout
     assert output == Path("/etc/resolv.conf").read_text()
 
 
@@ -263,6 +267,6 @@ def test_a_thin_images_mount_points_keep_apart_from_a_users_mount_of_the_same_na
     volumes = [f"--volume={name},kind=host,source={tmp_path / Path(path).name}" for name, path in taken.items()]
     script = "cat /data/note; hello"
     output = nix2aci(
-        "run", "--mounts-file", str(image.with_suffix(".mounts")), *volumes, str(image), "--", "-c", script
+        "run", UNSIGNED, "--mounts-file", str(image.with_suffix(".mounts")), *volumes, str(image), "--", "-c", script
     )
     assert output.stdout == "mine\nHello, world!\n"

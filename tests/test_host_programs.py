@@ -23,6 +23,7 @@ from conftest import (
     NIX_OPTIONS,
     PATIENCE,
     REPO,
+    UNSIGNED,
     nix_build,
     nix_build_expression,
     nix_eval_error,
@@ -43,7 +44,7 @@ def nix2aci(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedPro
 
 
 def run_thin(image: Path, *args: str) -> subprocess.CompletedProcess:
-    return nix2aci("run", "--mounts-file", str(image.with_suffix(".mounts")), str(image), *args)
+    return nix2aci("run", UNSIGNED, "--mounts-file", str(image.with_suffix(".mounts")), str(image), *args)
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +120,10 @@ def test_a_missing_debian_package_names_what_to_install():
 
 def test_python_runs_in_fat_bbpython(built):
     image = built["bbpython"]
-    assert nix2aci("run", str(image), "--", "-c", "print(6*7)").stdout == "42\n"
-    result = nix2aci("run", str(image), "--", "-c", "import json, ssl, sqlite3; print(ssl.OPENSSL_VERSION.split()[0])")
+    assert nix2aci("run", UNSIGNED, str(image), "--", "-c", "print(6*7)").stdout == "42\n"
+    result = nix2aci(
+        "run", UNSIGNED, str(image), "--", "-c", "import json, ssl, sqlite3; print(ssl.OPENSSL_VERSION.split()[0])"
+    )
     assert result.stdout == "OpenSSL\n"
 
 
@@ -130,7 +133,7 @@ def test_python_runs_in_thin_bbpython(built):
 
 def test_shell_runs_in_bbpython(built):
     result = nix2aci(
-        "run", "--exec", "/bin/sh", str(built["bbpython"]), "--", "-c", "echo $((6*7)); python3 -c 'print(1)'"
+        "run", UNSIGNED, "--exec", "/bin/sh", str(built["bbpython"]), "--", "-c", "echo $((6*7)); python3 -c 'print(1)'"
     )
     assert result.stdout == "42\n1\n"
 
@@ -140,7 +143,7 @@ def test_fat_bbpython_sees_only_its_own_store_paths(built):
     image = built["bbpython"]
     with tarfile.open(image) as tar:
         in_image = sorted({name.split("/")[3] for name in tar.getnames() if name.startswith("rootfs/nix/store/")})
-    seen = nix2aci("run", "--exec", "/bin/sh", str(image), "--", "-c", "ls /nix/store").stdout.split()
+    seen = nix2aci("run", UNSIGNED, "--exec", "/bin/sh", str(image), "--", "-c", "ls /nix/store").stdout.split()
     assert sorted(seen) == in_image
     assert any(re.search(r"-python3-3\.[0-9.]+$", path) for path in in_image)
 
@@ -152,7 +155,7 @@ def etcd_version() -> str:
 
 def test_etcd_version_fat_and_thin(built):
     for output in (
-        nix2aci("run", str(built["etcd"]), "--", "--version"),
+        nix2aci("run", UNSIGNED, str(built["etcd"]), "--", "--version"),
         run_thin(built["etcdThin"], "--", "--version"),
     ):
         assert output.stdout.startswith(f"etcd Version: {etcd_version()}\n")
@@ -196,6 +199,7 @@ def test_etcd_serves_on_loopback_and_stops_on_sigint(built, tmp_path):
         "-m",
         "nix2aci",
         "run",
+        UNSIGNED,
         # The client here reaches etcd on the host's loopback: the default is a network of its own.
         "--net=host",
         str(built["etcd"]),

@@ -13,6 +13,7 @@ import pytest
 from conftest import (
     PATIENCE,
     REPO,
+    UNSIGNED,
     ac_name,
     nix_build,
     nix_build_expression,
@@ -89,15 +90,17 @@ def _root(is_root):
 def test_thin_images_run_with_their_mounts_file(thin):
     hello = thin["helloThin"]
     mounts = hello.with_suffix(".mounts")
-    assert nix2aci("run", "--mounts-file", str(mounts), str(hello)).stdout == "Hello, world!\n"
+    assert nix2aci("run", UNSIGNED, "--mounts-file", str(mounts), str(hello)).stdout == "Hello, world!\n"
     busybox = thin["busyboxThin"]
-    result = nix2aci("run", "--mounts-file", str(busybox.with_suffix(".mounts")), str(busybox), "--", "-c", "echo ok")
+    result = nix2aci(
+        "run", UNSIGNED, "--mounts-file", str(busybox.with_suffix(".mounts")), str(busybox), "--", "-c", "echo ok"
+    )
     assert result.stdout == "ok\n"
 
 
 def test_thin_image_without_volumes_fails_before_running(thin, hello_thin_mounts):
     image = thin["helloThin"]
-    result = nix2aci("run", str(image), check=False)
+    result = nix2aci("run", UNSIGNED, str(image), check=False)
     assert result.returncode == 1
     # The first of the image's mountPoints is named; which one that is, the store hashes decide.
     first = manifest_of(image)["app"]["mountPoints"][0]
@@ -136,33 +139,33 @@ def test_environment_cwd_and_numeric_user_reach_the_app():
     image = build_image(
         'exec = [ "/bin/probe" "a" ]; env.FOO = "bar"; workingDirectory = "/nix"; user = 1000; group = 100;'
     )
-    result = nix2aci("run", "--env", "EXTRA=1", str(image), "--", "b")
+    result = nix2aci("run", UNSIGNED, "--env", "EXTRA=1", str(image), "--", "b")
     assert result.stdout.splitlines() == ["FOO=bar", "cwd=/nix", "uid=1000 gid=100", "args=a b"]
 
 
 def test_user_and_group_names_resolve_in_the_images_etc():
     image = build_image('exec = [ "/bin/probe" ]; user = "app"; group = "app";')
-    assert "uid=1234 gid=4321" in nix2aci("run", str(image)).stdout
+    assert "uid=1234 gid=4321" in nix2aci("run", UNSIGNED, str(image)).stdout
 
 
 def test_unknown_user_name_is_an_error():
     image = build_image('exec = [ "/bin/probe" ]; user = "nobody-here";')
-    result = nix2aci("run", str(image), check=False)
+    result = nix2aci("run", UNSIGNED, str(image), check=False)
     assert result.returncode == 1
     assert "app user/group 'nobody-here' is not in the image's /etc/passwd" in result.stderr
 
 
 def test_exit_status_passes_through(busybox):
-    assert nix2aci("run", str(busybox), "--", "-c", "exit 7", check=False).returncode == 7
+    assert nix2aci("run", UNSIGNED, str(busybox), "--", "-c", "exit 7", check=False).returncode == 7
 
 
 def test_exec_replaces_the_program_and_drops_the_image_arguments(busybox):
     # The image's exec is [ /bin/busybox sh ]: with --exec, "sh" is gone.
-    assert nix2aci("run", "--exec", "/bin/echo", str(busybox), "--", "one", "two").stdout == "one two\n"
+    assert nix2aci("run", UNSIGNED, "--exec", "/bin/echo", str(busybox), "--", "one", "two").stdout == "one two\n"
 
 
 def test_stdin_passes_through(busybox):
-    assert nix2aci("run", str(busybox), input="echo from stdin\n").stdout == "from stdin\n"
+    assert nix2aci("run", UNSIGNED, str(busybox), input="echo from stdin\n").stdout == "from stdin\n"
 
 
 def test_capability_isolators_shape_the_apps_capabilities():
@@ -171,15 +174,15 @@ def test_capability_isolators_shape_the_apps_capabilities():
         ' isolators = [ { name = "os/linux/capabilities-retain-set"; value.set = [ "CAP_KILL" "CAP_CHOWN" ]; } ];'
     )
     # CAP_CHOWN is bit 0, CAP_KILL bit 5.
-    assert nix2aci("run", str(image)).stdout.split() == ["CapEff:", f"{1 << 0 | 1 << 5:016x}"]
+    assert nix2aci("run", UNSIGNED, str(image)).stdout.split() == ["CapEff:", f"{1 << 0 | 1 << 5:016x}"]
 
 
 def test_several_packages_merge_into_one_profile():
     result = nix_build_expression('n.lib.mkACI { packages = [ n.pkgs.busybox n.pkgs.hello ]; name = "both"; }')
     image = only_aci(Path(result.stdout.split()[-1]))
-    assert nix2aci("run", "--exec", "/bin/sh", str(image), "--", "-c", "hello; ls /bin/hello /bin/ls").stdout == (
-        "Hello, world!\n/bin/hello\n/bin/ls\n"
-    )
+    assert nix2aci(
+        "run", UNSIGNED, "--exec", "/bin/sh", str(image), "--", "-c", "hello; ls /bin/hello /bin/ls"
+    ).stdout == ("Hello, world!\n/bin/hello\n/bin/ls\n")
 
 
 def test_conflicting_packages_are_reported_and_prefer_resolves_them():
@@ -213,7 +216,7 @@ def test_build_thin_makes_a_runnable_image(tmp_path):
     nix2aci("build-thin", "greeter", "hello", "hello", "busybox", cwd=tmp_path)
     image, mounts = tmp_path / "ACIs/greeter.aci", tmp_path / "ACIs/greeter.mounts"
     assert image.exists() and mounts.exists()
-    assert nix2aci("run", "--mounts-file", str(mounts), str(image)).stdout == "Hello, world!\n"
+    assert nix2aci("run", UNSIGNED, "--mounts-file", str(mounts), str(image)).stdout == "Hello, world!\n"
     # The build output behind the links is a garbage-collector root.
     roots = run(["nix-store", "--gc", "--print-roots"]).stdout
     assert str(tmp_path / "ACIs/.greeter-result") in roots
@@ -228,7 +231,7 @@ def test_build_thin_names_a_missing_program(tmp_path):
 def test_ctrl_c_stops_the_app_and_removes_the_bundle(busybox, tmp_path):
     # The app exits 3 only from its SIGINT trap: were the signal not passed on, it would
     # sleep on (the wait times out) or be killed after nix2aci's stop timeout (137).
-    command = [sys.executable, "-m", "nix2aci", "run", str(busybox), "--", "-c"]
+    command = [sys.executable, "-m", "nix2aci", "run", UNSIGNED, str(busybox), "--", "-c"]
     command.append('trap "exit 3" INT; echo started; sleep 1000 & wait')
     with started(command, tmp_path, stdout=subprocess.PIPE, text=True, cwd=REPO) as process:
         assert read_line(process.stdout) == "started\n"

@@ -18,7 +18,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, nix_build, nix_build_expression, only_aci, require, run
+from conftest import REPO, UNSIGNED, nix_build, nix_build_expression, only_aci, require, run
 
 from nix2aci.appc.isolators import CAPABILITIES
 from nix2aci.oci import runtime
@@ -63,7 +63,7 @@ def nix2aci_run(*args: str, tmp: Path, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(REPO)}
     kwargs.setdefault("cwd", REPO)
     kwargs.setdefault("timeout", 300)
-    return run([sys.executable, "-m", "nix2aci", "run", *args], check=False, env=env, **kwargs)
+    return run([sys.executable, "-m", "nix2aci", "run", UNSIGNED, *args], check=False, env=env, **kwargs)
 
 
 def bundles_left(tmp: Path) -> list[Path]:
@@ -224,7 +224,7 @@ def read_line(process: subprocess.Popen, timeout: float) -> str:
 )
 def test_sigterm_and_sighup_stop_the_app_and_remove_container_and_bundle(busybox, tmp_path, number, script, status):
     process = subprocess.Popen(
-        [sys.executable, "-m", "nix2aci", "run", str(busybox), "--", "-c", script],
+        [sys.executable, "-m", "nix2aci", "run", UNSIGNED, str(busybox), "--", "-c", script],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "TMPDIR": str(tmp_path)},

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO, nix_build, only_aci, require, run
+from conftest import REPO, UNSIGNED, nix_build, only_aci, require, run
 
 from nix2aci import run as run_module
 from nix2aci import unpack
@@ -403,7 +403,7 @@ def nix2aci_run(image: Path, tmp_path: Path, *args: str):
     require("runc")
     bundles = tmp_path / "bundles"
     bundles.mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "nix2aci", "run", str(image), *args]
+    command = [sys.executable, "-m", "nix2aci", "run", UNSIGNED, str(image), *args]
     result = run(command, check=False, env={**os.environ, "TMPDIR": str(bundles)}, cwd=REPO)
     assert list(bundles.iterdir()) == [], "the bundle was left behind"
     return result
