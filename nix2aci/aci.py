@@ -10,6 +10,7 @@ is written.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import itertools
 import json
@@ -17,8 +18,8 @@ import os
 import posixpath
 import re
 import tarfile
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, BinaryIO
 
 import attrs
 
@@ -288,14 +289,23 @@ class ArchiveReading:
     warnings: tuple[str, ...] = ()
 
 
-def read_aci(path: str) -> ArchiveReading:
+def read_aci(
+    path: str,
+    file: BinaryIO | None = None,
+    *,
+    pieces_through: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
+    on_member: Callable[[tarfile.TarInfo], object] | None = None,
+) -> ArchiveReading:
     """Check an ACI's archive rules and read its manifest, in bounded memory.
 
-    Input: the path of an ACI (plain tar, gzip, bzip2 or xz). The archive is read
+    Input: the path of an ACI (plain tar, gzip, bzip2 or xz), and the file opened
+    (read from its start; default: ``path`` is opened). The archive is read
     once, forward, to its end; raises NotChecked for what nix2aci does not read
     (over MAX_MEMBERS members, a manifest over MAX_MANIFEST_SIZE or nested deeper
     than Python parses, headers over MAX_HEADER_SIZE, xz needing over
-    XZ_MEMORY_LIMIT) and OSError when the file cannot be read.
+    XZ_MEMORY_LIMIT) and OSError when the file cannot be read. Watching the same
+    read (``nix2aci inspect``): the uncompressed pieces pass through
+    ``pieces_through``, and ``on_member`` sees each member.
     """
     layout = Layout(path)
     warnings: list[str] = []
@@ -304,10 +314,11 @@ def read_aci(path: str) -> ArchiveReading:
     def broken(rule: str) -> ArchiveReading:
         return ArchiveReading(None, (*layout.problems, SpecError("", rule)), tuple(warnings))
 
-    with open(path, "rb") as file:
+    with open(path, "rb") if file is None else contextlib.nullcontext(file) as file:
+        file.seek(0)
         try:
             pieces, compression = uncompressed(file)
-            stream = TarStream(pieces)
+            stream = TarStream(pieces_through(pieces) if pieces_through else pieces)
             head = stream.peek(tarfile.BLOCKSIZE)
             inner = compression_of(head)
             if compression is not None and inner is not None:
@@ -329,6 +340,8 @@ def read_aci(path: str) -> ArchiveReading:
                     members += 1
                     if members > MAX_MEMBERS:
                         raise NotChecked(f"it has over {MAX_MEMBERS} members, more than nix2aci reads")
+                    if on_member:
+                        on_member(member)
                     name = layout.add(member.name, _kind(member))
                     if name == "manifest" and member.isreg() and manifest_bytes is None:
                         if member.size > MAX_MANIFEST_SIZE:
@@ -360,15 +373,19 @@ def read_aci(path: str) -> ArchiveReading:
     )
 
 
-def read_archive(path: str) -> tuple[dict[str, Any] | None, list[SpecError]]:
-    """:func:`read_aci` as (the manifest JSON or None, the archive's problems), without its warnings."""
-    reading = read_aci(path)
+def read_archive(
+    path: str, file: BinaryIO | None = None, **watch: Any
+) -> tuple[dict[str, Any] | None, list[SpecError]]:
+    """:func:`read_aci` (with its arguments) as (the manifest JSON or None, the archive's problems), no warnings."""
+    reading = read_aci(path, file, **watch)
     return reading.document, list(reading.problems)
 
 
-def validate_archive(path: str) -> tuple[ImageManifest | None, list[SpecError]]:
-    """All problems of an ACI, archive and manifest; the manifest when it is valid."""
-    document, problems = read_archive(path)
+def validate_archive(
+    path: str, file: BinaryIO | None = None, **watch: Any
+) -> tuple[ImageManifest | None, list[SpecError]]:
+    """All problems of an ACI, archive and manifest (read as :func:`read_aci` reads); the manifest when valid."""
+    document, problems = read_archive(path, file, **watch)
     if document is None:
         return None, problems
     problems += prefixed("manifest", ImageManifest.problems(document))

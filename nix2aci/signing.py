@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from . import inputs
 from .errors import Nix2AciError
 
 try:
@@ -314,7 +315,7 @@ def sign_file(gpg: gnupg.GPG, key: Key, path: str, check: Callable[[str], object
             "(it links the image out and signs the link), or sign a copy"
         )
     try:
-        with open(path, "rb") as file:
+        with inputs.open_input(path, "image") as file:
             result = gpg.sign_file(
                 file,
                 keyid=key.fingerprint,
@@ -375,10 +376,7 @@ def verify_with(gpg: gnupg.GPG, path: str, signature: str | None = None) -> Sign
     good, detached, binary mode and made by a key in the keyring.
     """
     signature = signature or signature_path(path)
-    for name in (path, signature):
-        if not os.path.isfile(name):
-            raise Nix2AciError(f"cannot verify: {name} does not exist")
-    with open(signature, "rb") as stream:
+    with inputs.open_input(path, "image"), inputs.open_input(signature, "signature") as stream:
         if not stream.read(64).startswith(b"-----BEGIN PGP SIGNATURE-----"):
             raise Nix2AciError(f"{signature} is not an ASCII-armored OpenPGP signature")
         stream.seek(0)
@@ -401,13 +399,15 @@ def verify_with(gpg: gnupg.GPG, path: str, signature: str | None = None) -> Sign
 def verify_file(path: str, keyring: str, signature: str | None = None) -> Signer:
     """Verify ``path`` as a consumer would: with only the public keys in the file ``keyring``."""
     try:
-        with open(keyring, "rb") as file:
+        with inputs.open_input(keyring, "keyring") as file:
             keys = file.read()
     except OSError as error:
         raise Nix2AciError(f"cannot read the public keyring: {error}") from None
     try:
         with public_keyring(keys) as gpg:
             return verify_with(gpg, path, signature)
+    except inputs.InputError:
+        raise
     except Nix2AciError as error:
         raise Nix2AciError(f"{error} (keyring {keyring})") from None
 
