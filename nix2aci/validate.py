@@ -92,16 +92,17 @@ def _read_json(file: BinaryIO) -> tuple[Any, list[str]]:
     return parsed.value, list(parsed.warnings)
 
 
-def _read_json_beneath(root: str, name: str) -> tuple[Any, list[str]]:
+def _read_json_beneath(root: str, name: str, rule: str) -> tuple[Any, list[str]]:
     """The JSON file ``name`` of the directory ``root`` (a regular file, not a link), as :func:`_read_json` reads it.
 
-    Raises SpecError (field ``name``) for what is not a regular file or not JSON.
+    Raises SpecError (field ``name``) for what is not JSON, and with ``rule`` for
+    what is not a regular file (a link, a directory, a FIFO: never read).
     """
     try:
-        with inputs.open_beneath(root, name, "") as file:
+        with inputs.open_beneath(root, name, name) as file:
             return _read_json(file)
-    except inputs.InputError as error:
-        raise SpecError(name, f"must be a regular file in the directory: it {error.reason}") from None
+    except inputs.InputError:
+        raise SpecError(name, rule) from None
     except SpecError as error:
         raise SpecError(name, error.rule) from None
 
@@ -144,7 +145,7 @@ def _check_layout(path: str) -> tuple[list[SpecError], list[str]]:
     if not os.path.isdir(rootfs) or os.path.islink(rootfs):
         problems.append(SpecError("rootfs", "must be a directory"))
     try:
-        document, warnings = _read_json_beneath(path, "manifest")
+        document, warnings = _read_json_beneath(path, "manifest", "must be a regular file")
     except SpecError as error:
         return [*problems, error], []
     manifest_problems, manifest_warnings = _manifest_findings(document, "manifest")
@@ -160,16 +161,20 @@ def _root_problem(bundle: str, root: str) -> SpecError | None:
     inside = os.path.realpath(bundle)
     resolved = os.path.realpath(os.path.join(bundle, root))
     if not resolved.startswith(inside.rstrip("/") + "/"):
-        return SpecError("config.json.root.path", f"must name a directory inside the bundle, got {show(root)}")
+        return SpecError(
+            "config.json.root.path", f"must name a directory inside the bundle; {show(root)} leads out of it"
+        )
     if not os.path.isdir(resolved):
-        return SpecError("config.json.root.path", f"must name a directory of the bundle, got {show(root)}")
+        return SpecError("config.json.root.path", "must name a directory of the bundle")
     return None
 
 
 def _check_bundle(path: str) -> tuple[list[SpecError], list[str]]:
     """An OCI runtime bundle: a valid config.json (bundle.md: REQUIRED) whose root.path is a directory in it."""
     try:
-        document, warnings = _read_json_beneath(path, "config.json")
+        document, warnings = _read_json_beneath(
+            path, "config.json", "must be a regular file in the bundle's directory (bundle.md)"
+        )
     except SpecError as error:
         return [error], []
     problems = list(prefixed("config.json", runtime.problems(document)))
