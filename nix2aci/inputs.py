@@ -30,6 +30,10 @@ _KINDS = (
 )
 
 
+# The errors of open() that lstat explains.
+_ASK = (errno.ENXIO, errno.ENOTDIR)
+
+
 class InputError(Nix2AciError):
     """A named file that cannot be read as a regular file (exit status 2 in the CLI: the command line names it).
 
@@ -59,13 +63,15 @@ def _reason(error: OSError, path: str, dir_fd: int | None) -> str:
     """Why opening ``path`` failed, as the end of "``what`` PATH ..."."""
     if error.errno == errno.ENOENT:
         return "does not exist"
-    if error.errno == errno.ELOOP:
+    try:
+        # ENXIO: a socket; ENOTDIR: a directory component that is not one (O_NOFOLLOW on a link says so).
+        found = os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode if error.errno in _ASK else None
+    except OSError:
+        found = None
+    if error.errno == errno.ELOOP or (found is not None and stat.S_ISLNK(found)):
         return "is or goes through a symbolic link, which nix2aci does not follow here"
-    if error.errno == errno.ENXIO:  # what opening a socket says: tell what it is
-        try:
-            return f"is {kind_of(os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode)}, not a regular file"
-        except OSError:
-            pass
+    if error.errno == errno.ENXIO and found is not None:
+        return f"is {kind_of(found)}, not a regular file"
     return f"cannot be opened: {error.strerror or error}"
 
 
@@ -119,14 +125,16 @@ def open_beneath(root: str, relative: str, what: str) -> BinaryIO:
         directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as error:
         raise InputError("directory", root, _reason(error, root, None), error.errno == errno.ENOENT) from None
+    part = parts[0]
     try:
         for part in parts[:-1]:
             inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
             os.close(directory)
             directory = inner
-        descriptor, mode = open_descriptor(parts[-1], dir_fd=directory, follow_links=False)
+        part = parts[-1]
+        descriptor, mode = open_descriptor(part, dir_fd=directory, follow_links=False)
     except OSError as error:
-        raise InputError(what, relative, _reason(error, parts[-1], directory), error.errno == errno.ENOENT) from None
+        raise InputError(what, relative, _reason(error, part, directory), error.errno == errno.ENOENT) from None
     finally:
         os.close(directory)
     return regular_file(descriptor, mode, what, relative)
