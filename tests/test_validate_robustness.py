@@ -2,7 +2,7 @@
 
 Each input runs the real CLI as a subprocess with a hang guard (HANG_GUARD
 seconds, generous: it catches hangs, it is not a benchmark), and the peak RSS
-of that one process (from wait4) must stay under MEMORY_BOUND. Big inputs are
+of that one process (its own VmHWM, which it reports at exit) must stay under MEMORY_BOUND. Big inputs are
 made without costing disk or time: a 1 GB manifest is a sparse file, a 1 GB
 gzip member is compressed while it is generated, and nothing big is stored.
 """
@@ -60,33 +60,47 @@ class Run:
     stdout: str
     stderr: str
     seconds: float
-    max_rss: int  # bytes
+    max_rss: int  # bytes, the process's own peak
+
+
+# `python -m nix2aci` that writes its own peak memory (VmHWM, kB) to the file named by its first argument at exit.
+# wait4's ru_maxrss would not do: a child spawned by a big pytest process starts with the parent's peak.
+_MEASURED_MAIN = """
+import atexit, runpy, sys
+report = sys.argv.pop(1)
+def write_peak():
+    with open("/proc/self/status") as status, open(report, "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+atexit.register(write_peak)
+sys.argv[0] = "nix2aci"
+runpy.run_module("nix2aci", run_name="__main__", alter_sys=True)
+"""
 
 
 def nix2aci_validate(*args: str | Path) -> Run:
-    """Run `nix2aci validate ARGS` with the hang guard; measure its time and peak memory (its own, via wait4).
+    """Run `nix2aci validate ARGS` with the hang guard; measure its time and peak memory (its own: VmHWM).
 
     Fails the test on a hang, a traceback, or more than MEMORY_BOUND of memory.
     """
-    command = [sys.executable, "-m", "nix2aci", "validate", *map(str, args)]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as peak:
+        command = [sys.executable, "-c", _MEASURED_MAIN, peak.name, "validate", *map(str, args)]
         start = time.monotonic()
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         guard = threading.Timer(HANG_GUARD, process.kill)
         guard.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
+            process.wait()
         finally:
             guard.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait again
         seconds = time.monotonic() - start
         out.seek(0)
         err.seek(0)
         stdout, stderr = (stream.read().decode(errors="replace") for stream in (out, err))
-        run = Run(process.returncode, stdout, stderr, seconds, usage.ru_maxrss * 1024)
+        run = Run(process.returncode, stdout, stderr, seconds, int(peak.read() or 0) * 1024)
     if run.status == -signal.SIGKILL:
         pytest.fail(f"nix2aci validate {args} hung: killed after {HANG_GUARD} s")
     assert "Traceback" not in run.stderr, run.stderr
+    assert run.max_rss, "the run did not report its peak memory"
     assert run.max_rss < MEMORY_BOUND, f"{run.max_rss >> 20} MiB for nix2aci validate {args}"
     return run
 
