@@ -59,8 +59,8 @@ def kind_of(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def _reason(error: OSError, path: str, dir_fd: int | None) -> str:
-    """Why opening ``path`` failed, as the end of "``what`` PATH ..."."""
+def _reason(error: OSError, path: str, dir_fd: int | None = None, follow_links: bool = True) -> str:
+    """Why opening ``path`` (with or without ``follow_links``) failed, as the end of "``what`` PATH ..."."""
     if error.errno == errno.ENOENT:
         return "does not exist"
     try:
@@ -68,7 +68,7 @@ def _reason(error: OSError, path: str, dir_fd: int | None) -> str:
         found = os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode if error.errno in _ASK else None
     except OSError:
         found = None
-    if error.errno == errno.ELOOP or (found is not None and stat.S_ISLNK(found)):
+    if (error.errno == errno.ELOOP and not follow_links) or (found is not None and stat.S_ISLNK(found)):
         return "is or goes through a symbolic link, which nix2aci does not follow here"
     if error.errno == errno.ENXIO and found is not None:
         return f"is {kind_of(found)}, not a regular file"
@@ -107,7 +107,7 @@ def open_input(path: str, what: str) -> BinaryIO:
     try:
         descriptor, mode = open_descriptor(path)
     except OSError as error:
-        raise InputError(what, path, _reason(error, path, None), error.errno == errno.ENOENT) from None
+        raise InputError(what, path, _reason(error, path), error.errno == errno.ENOENT) from None
     return regular_file(descriptor, mode, what, path)
 
 
@@ -124,7 +124,7 @@ def open_beneath(root: str, relative: str, what: str) -> BinaryIO:
     try:
         directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as error:
-        raise InputError("directory", root, _reason(error, root, None), error.errno == errno.ENOENT) from None
+        raise InputError("directory", root, _reason(error, root), error.errno == errno.ENOENT) from None
     part = parts[0]
     try:
         for part in parts[:-1]:
@@ -134,7 +134,8 @@ def open_beneath(root: str, relative: str, what: str) -> BinaryIO:
         part = parts[-1]
         descriptor, mode = open_descriptor(part, dir_fd=directory, follow_links=False)
     except OSError as error:
-        raise InputError(what, relative, _reason(error, part, directory), error.errno == errno.ENOENT) from None
+        reason = _reason(error, part, directory, follow_links=False)
+        raise InputError(what, relative, reason, error.errno == errno.ENOENT) from None
     finally:
         os.close(directory)
     return regular_file(descriptor, mode, what, relative)

@@ -158,15 +158,14 @@ def _root_problem(bundle: str, root: str) -> SpecError | None:
     The root filesystem is part of the bundle (bundle.md): a ``..`` or a
     symlink may not lead out of it, and the bundle itself is not its own root.
     """
-    inside = os.path.realpath(bundle)
-    resolved = os.path.realpath(os.path.join(bundle, root))
-    if not resolved.startswith(inside.rstrip("/") + "/"):
-        return SpecError(
-            "config.json.root.path", f"must name a directory inside the bundle; {show(root)} leads out of it"
-        )
-    if not os.path.isdir(resolved):
-        return SpecError("config.json.root.path", "must name a directory of the bundle")
-    return None
+    field = "config.json.root.path"
+    if "\0" not in root:  # no file name holds a NUL
+        resolved = os.path.realpath(os.path.join(bundle, root))
+        if not resolved.startswith(os.path.realpath(bundle).rstrip("/") + "/"):
+            return SpecError(field, f"must name a directory inside the bundle; {show(root)} leads out of it")
+        if os.path.isdir(resolved):
+            return None
+    return SpecError(field, "must name a directory of the bundle")
 
 
 def _check_bundle(path: str) -> tuple[list[SpecError], list[str]]:

@@ -103,12 +103,18 @@ def make_link_to_fifo(path: Path) -> str:
     return "is a FIFO, not a regular file"
 
 
+def make_link_loop(path: Path) -> str:
+    path.symlink_to(path.name)
+    return "cannot be opened: Too many levels of symbolic links"
+
+
 UNUSABLE = {
     "fifo": make_fifo,
     "directory": make_directory,
     "socket": make_socket,
     "missing": make_nothing,
     "link-to-fifo": make_link_to_fifo,
+    "link-loop": make_link_loop,
 }
 
 
