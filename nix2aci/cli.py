@@ -162,7 +162,13 @@ def _postprocess(options: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    top = argparse.ArgumentParser(prog="nix2aci", description="Container images from Nix store closures.")
+    top = argparse.ArgumentParser(
+        prog="nix2aci",
+        description="Container images from Nix store closures.",
+        epilog="Exit status: 0 success; 1 invalid input or a failed step (run: the app's status); 2 usage error, "
+        "including a file argument that does not exist or is not a regular file (a directory, FIFO, socket or "
+        "device is refused at once, never read); 3 (validate) an input that could not be checked.",
+    )
     commands = top.add_subparsers(dest="command", required=True)
 
     validate_command = commands.add_parser(
@@ -170,7 +176,8 @@ def parser() -> argparse.ArgumentParser:
         help="check images against the appc and OCI specs",
         description="Check each PATH: an ACI (tar, gzip, bzip2 or xz), an ACI manifest, an unpacked image layout, "
         "an OCI runtime bundle or an OCI image layout. Exit status: 0 all valid, 1 any invalid, "
-        "2 usage error, 3 an input could not be checked.",
+        "2 usage error (a PATH does not exist: nothing is checked), 3 an input could not be checked and none is "
+        "invalid (a FIFO, socket or device is not read: not checked).",
     )
     validate_command.add_argument("--type", choices=validate.KINDS, help="the kind of every PATH (default: detected)")
     validate_command.add_argument("paths", nargs="+", metavar="PATH")
@@ -194,7 +201,13 @@ def parser() -> argparse.ArgumentParser:
     run_command.add_argument("args", nargs="*", metavar="ARG", help="appended to the app's exec (after --)")
     run_command.set_defaults(handler=_run)
 
-    inspect_command = commands.add_parser("inspect", help="show an ACI's manifest, image ID, sizes and file count")
+    inspect_command = commands.add_parser(
+        "inspect",
+        help="show an ACI's manifest, image ID, sizes and file count",
+        description="Check IMAGE.aci as validate does and print its manifest, image ID, sizes and file count as "
+        "JSON, from one read of the file. Exit status: 0 shown, 1 invalid or not checkable, 2 IMAGE does not exist "
+        "or is not a regular file.",
+    )
     inspect_command.add_argument("image", metavar="IMAGE.aci")
     inspect_command.set_defaults(handler=_inspect)
 
