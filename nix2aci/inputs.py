@@ -69,7 +69,7 @@ def _reason(error: OSError, path: str, dir_fd: int | None = None, follow_links: 
     except OSError:
         found = None
     if (error.errno == errno.ELOOP and not follow_links) or (found is not None and stat.S_ISLNK(found)):
-        return "is or goes through a symbolic link, which nix2aci does not follow here"
+        return "is or goes through a symbolic link (not followed here)"
     if error.errno == errno.ENXIO and found is not None:
         return f"is {kind_of(found)}, not a regular file"
     return f"cannot be opened: {error.strerror or error}"

@@ -238,8 +238,8 @@ class _LayoutCheck:
             with inputs.open_beneath(self.root, name, name) as file:
                 data = file.read(_MAX_DOCUMENT + 1)
         except inputs.InputError as error:
-            rule = "a regular file holding" if error.missing else f"a regular file (it {error.reason}) holding"
-            self.found.append(SpecError(name, f"must be {rule} a JSON {kind}"))
+            rule = f"must be a regular file holding a JSON {kind}"
+            self.found.append(SpecError(name, rule if error.missing else f"{rule}: it {error.reason}"))
             return None
         except OSError as error:
             self.found.append(SpecError(name, f"must be a readable JSON {kind}: {error.strerror or error}"))
@@ -281,7 +281,7 @@ class _LayoutCheck:
             )
             return None
         if isinstance(blob, inputs.InputError):
-            reason = "is not a file in blobs/" if blob.missing else f"is not a regular file in blobs/: it {blob.reason}"
+            reason = "is not a file in blobs/" if blob.missing else blob.reason
             self.found.append(SpecError(where, f"names blob {descriptor['digest']}, which {reason}"))
             return None
         if isinstance(blob, OSError):
