@@ -28,8 +28,6 @@ from .oci import layout, runtime
 from .schema import join_path, parse_json, prefixed, show
 
 KINDS = ("aci", "manifest", "layout", "oci-bundle", "oci-layout")
-# The kinds that are files; the others are directories.
-FILE_KINDS = ("aci", "manifest")
 # The spec allows encrypted ACIs (PGP, AES), which cannot be read without their key.
 _PGP_ARMOR = b"-----BEGIN PGP MESSAGE-----"
 # OpenPGP packet tag -> the versions of that packet (RFC 4880, RFC 9580): the
