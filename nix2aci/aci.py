@@ -18,7 +18,7 @@ import os
 import posixpath
 import re
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
 import attrs
@@ -332,7 +332,8 @@ class AciMembers:
     """The members of an opened ACI, read once, forward, in bounded memory, each seen by a :class:`Layout`.
 
     Input: a binary file (plain tar, gzip, bzip2 or xz) read from where it is,
-    never seeked. Iterating yields each tar member after ``layout`` has judged it
+    never seeked; its uncompressed pieces pass through ``pieces_through`` when
+    given (to hash or count them). Iterating yields each tar member after ``layout`` has judged it
     (its problems are in ``layout.problems``); :meth:`contents` reads a regular
     member's bytes before the next member is asked for. The first regular
     ``manifest`` is read as it passes (``manifest_bytes``); ``warnings`` collects
@@ -343,8 +344,14 @@ class AciMembers:
     needing over XZ_MEMORY_LIMIT) and OSError when the file cannot be read.
     """
 
-    def __init__(self, file: BinaryIO, layout: Layout) -> None:
+    def __init__(
+        self,
+        file: BinaryIO,
+        layout: Layout,
+        pieces_through: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
+    ) -> None:
         self.layout = layout
+        self._pieces_through = pieces_through
         self.warnings: list[str] = []
         self.manifest_bytes: bytes | None = None
         self._file = file
@@ -353,7 +360,7 @@ class AciMembers:
 
     def __iter__(self) -> Iterator[tarfile.TarInfo]:
         pieces, compression = uncompressed(self._file)
-        stream = self._stream = TarStream(pieces)
+        stream = self._stream = TarStream(self._pieces_through(pieces) if self._pieces_through else pieces)
         head = stream.peek(tarfile.BLOCKSIZE)
         inner = compression_of(head)
         if compression is not None and inner is not None:
@@ -417,18 +424,30 @@ class AciMembers:
         )
 
 
-def read_aci(path: str) -> ArchiveReading:
+def read_aci(
+    path: str,
+    file: BinaryIO | None = None,
+    *,
+    pieces_through: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
+    on_member: Callable[[tarfile.TarInfo], object] | None = None,
+) -> ArchiveReading:
     """Check an ACI's archive rules and read its manifest, in bounded memory (see :class:`AciMembers`).
 
-    Input: the path of an ACI (plain tar, gzip, bzip2 or xz), read once, forward,
-    to its end. An unreadable archive is a problem; raises NotChecked for what
-    nix2aci does not read and OSError when the file cannot be read.
+    Input: the path of an ACI (plain tar, gzip, bzip2 or xz), and the file opened
+    (read from its start; default: ``path`` is opened), read once, forward, to its
+    end. Watching the same read (``nix2aci inspect``): the uncompressed pieces pass
+    through ``pieces_through``, and ``on_member`` sees each member. An unreadable
+    archive is a problem; raises NotChecked for what nix2aci does not read and
+    OSError when the file cannot be read.
     """
     layout = Layout(path)
-    with open(path, "rb") as file:
-        members = AciMembers(file, layout)
+    with open(path, "rb") if file is None else contextlib.nullcontext(file) as opened:
+        opened.seek(0)
+        members = AciMembers(opened, layout, pieces_through=pieces_through)
         try:
-            collections.deque(members, maxlen=0)
+            for member in members:
+                if on_member is not None:
+                    on_member(member)
         except Unreadable as error:
             return ArchiveReading(None, (*layout.problems, error), tuple(members.warnings))
     return members.reading()
@@ -443,6 +462,9 @@ def checked_manifest(reading: ArchiveReading) -> tuple[ImageManifest | None, lis
     return (None if problems else ImageManifest.from_json(reading.document)), problems
 
 
-def validate_archive(path: str) -> tuple[ImageManifest | None, list[SpecError]]:
-    """All problems of an ACI, archive and manifest; the manifest when it is valid."""
-    return checked_manifest(read_aci(path))
+def validate_archive(
+    path: str, file: BinaryIO | None = None, **watch: Any
+) -> tuple[ImageManifest | None, list[SpecError]]:
+    """All problems of an ACI, archive and manifest (read as :func:`read_aci` reads, with its arguments); the manifest
+    when it is valid."""
+    return checked_manifest(read_aci(path, file, **watch))

@@ -1,8 +1,19 @@
 """The ``nix2aci`` command: thin wrappers over the modules, one clear line per error.
 
-Exit status: 0 success; 1 invalid input or a failed step (``run`` passes the
-app's status through); 2 usage errors; 3 (``validate``) an input that could
-not be checked.
+Exit status, for every command:
+
+- 0: success.
+- 1: invalid input or a failed step (``run`` passes the app's status through).
+- 2: a usage error: a bad option, or a file named on the command line (an image,
+  manifest, keyring, signature) that does not exist or is not a regular file (a
+  directory, FIFO, socket or device: refused at once, never read).
+- 3: (``validate`` only) an input that could not be checked.
+
+``validate`` judges what it is given: a missing PATH is a usage error (2, before
+anything is checked); a directory given as a file kind, or a file given as a
+directory kind, is invalid (1); a FIFO, socket or device is not checked (3). Of
+several PATHs, the worst verdict decides: any invalid gives 1, else any not
+checked gives 3.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ import json
 import os
 import sys
 
-from . import build_thin, inspect, run, validate
+from . import build_thin, inputs, inspect, run, validate
 from .appc.isolators import CAPABILITIES
 from .errors import Nix2AciError
 
@@ -21,26 +32,42 @@ class UsageError(Nix2AciError):
     """The command line names something that cannot be used (exit status 2, like argparse's errors)."""
 
 
+# The exit status of each verdict of ``validate``, and which wins when several paths are checked.
+_VALID, _INVALID, _NOT_CHECKED = 0, 1, 3
+_WORST_FIRST = (_INVALID, _NOT_CHECKED, _VALID)
+
+
+def _stat_problem(path: str) -> str | None:
+    """Why ``path`` (links followed) names nothing to check ("X: No such file or directory"), or None."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        return f"{inputs.shown(path)}: {error.strerror or error}"
+    return None
+
+
 def _validate(options: argparse.Namespace) -> int:
-    """One line per problem, warning or verdict; the exit status of the worst input."""
-    missing = [path for path in options.paths if not os.path.exists(path)]
-    if missing:
-        raise UsageError(f"no such file or directory: {', '.join(missing)}")
-    status = 0
+    """One line per problem, warning or verdict; the exit status of the worst input (invalid before not checked)."""
+    unusable = [problem for problem in map(_stat_problem, options.paths) if problem]
+    if unusable:
+        raise UsageError(f"cannot use {', '.join(unusable)}")
+    statuses = set()
     for path in options.paths:
         verdict = validate.check(path, options.type)
+        shown = inputs.shown(path)
         for warning in verdict.warnings:
-            print(f"{path}: warning: {warning}")
+            print(f"{shown}: warning: {warning}")
         for problem in verdict.problems:
-            print(f"{path}: {problem}")
+            print(f"{shown}: {problem}")
         if verdict.not_checked:
-            print(f"{path}: not checked: {verdict.not_checked}")
-            status = status or 3
+            print(f"{shown}: not checked: {verdict.not_checked}")
+            statuses.add(_NOT_CHECKED)
         elif verdict.problems:
-            status = 1
+            statuses.add(_INVALID)
         else:
-            print(f"{path}: valid {verdict.kind}")
-    return status
+            print(f"{shown}: valid {verdict.kind}")
+            statuses.add(_VALID)
+    return next(status for status in _WORST_FIRST if status in statuses)
 
 
 def _run(options: argparse.Namespace) -> int:
@@ -180,7 +207,13 @@ def _trust(options: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    top = argparse.ArgumentParser(prog="nix2aci", description="Container images from Nix store closures.")
+    top = argparse.ArgumentParser(
+        prog="nix2aci",
+        description="Container images from Nix store closures.",
+        epilog="Exit status: 0 success; 1 invalid input or a failed step (run: the app's status); 2 usage error, "
+        "including a file argument that does not exist or is not a regular file (a directory, FIFO, socket or "
+        "device is refused at once, never read); 3 (validate) an input that could not be checked.",
+    )
     commands = top.add_subparsers(dest="command", required=True)
 
     validate_command = commands.add_parser(
@@ -188,7 +221,8 @@ def parser() -> argparse.ArgumentParser:
         help="check images against the appc and OCI specs",
         description="Check each PATH: an ACI (tar, gzip, bzip2 or xz), an ACI manifest, an unpacked image layout, "
         "an OCI runtime bundle or an OCI image layout. Exit status: 0 all valid, 1 any invalid, "
-        "2 usage error, 3 an input could not be checked.",
+        "2 usage error (a PATH does not exist: nothing is checked), 3 an input could not be checked and none is "
+        "invalid (a FIFO, socket or device is not read: not checked).",
     )
     validate_command.add_argument("--type", choices=validate.KINDS, help="the kind of every PATH (default: detected)")
     validate_command.add_argument("paths", nargs="+", metavar="PATH")
@@ -225,7 +259,13 @@ def parser() -> argparse.ArgumentParser:
     run_command.add_argument("args", nargs="*", metavar="ARG", help="appended to the app's exec (after --)")
     run_command.set_defaults(handler=_run)
 
-    inspect_command = commands.add_parser("inspect", help="show an ACI's manifest, image ID, sizes and file count")
+    inspect_command = commands.add_parser(
+        "inspect",
+        help="show an ACI's manifest, image ID, sizes and file count",
+        description="Check IMAGE.aci as validate does and print its manifest, image ID, sizes and file count as "
+        "JSON, from one read of the file. Exit status: 0 shown, 1 invalid or not checkable, 2 IMAGE does not exist "
+        "or is not a regular file.",
+    )
     inspect_command.add_argument("image", metavar="IMAGE.aci")
     inspect_command.set_defaults(handler=_inspect)
 
@@ -301,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser().parse_args(argv)
     try:
         return options.handler(options)
-    except UsageError as error:
+    except (UsageError, inputs.InputError) as error:
         print(f"nix2aci: error: {error}", file=sys.stderr)
         return 2
     except Nix2AciError as error:
@@ -313,3 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (``nix2aci inspect X | head``): not an error of ours.
         sys.stderr.close()
         return 0
+    except OSError as error:
+        # The last resort for a file operation that failed where no step said what it was doing: one line.
+        where = f": {inputs.shown(error.filename)}" if isinstance(error.filename, str) else ""
+        print(f"nix2aci: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1

@@ -42,7 +42,7 @@ from typing import Any
 
 import attrs
 
-from . import signing, trust, unpack
+from . import inputs, signing, trust, unpack
 from .appc import ImageManifest, isolators
 from .errors import Nix2AciError
 from .oci import runtime
@@ -506,10 +506,8 @@ def run(request: RunRequest) -> int:
     """Run the app of ``request.image``; return its exit status."""
     if shutil.which("runc") is None:
         raise Nix2AciError("runc is not installed (./scripts/setup installs it)")
-    try:  # the one opening of the image, closed by the with below
-        image = open(request.image, "rb")  # noqa: SIM115
-    except OSError as error:
-        raise Nix2AciError(f"{request.image}: {error.strerror}") from None
+    # The one opening of the image, closed by the with below; a FIFO or directory is refused at once.
+    image = inputs.open_input(request.image, "image")
     with image, tempfile.TemporaryDirectory(prefix="nix2aci-run-") as bundle:
         trusted = None
         if "image" not in request.insecure:

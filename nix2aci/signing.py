@@ -31,7 +31,6 @@ import os
 import re
 import shutil
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from . import inputs
 from .atomic import in_nix_store, write_atomically
 from .errors import Nix2AciError
 
@@ -251,7 +251,7 @@ def sign_file(gpg: gnupg.GPG, key: Key, path: str, check: Callable[[str], object
             "(it links the image out and signs the link), or sign a copy"
         )
     try:
-        with open(path, "rb") as file:
+        with inputs.open_input(path, "image") as file:
             result = gpg.sign_file(
                 file,
                 keyid=key.fingerprint,
@@ -290,27 +290,9 @@ class UnknownSigner(Nix2AciError):
         self.key_id = key_id
 
 
-def open_regular(path: str, what: str) -> BinaryIO:
-    """Open ``path`` for reading if it is a regular file; one line naming ``what`` otherwise.
-
-    Opened without blocking, so a FIFO or device named by mistake never hangs us.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-    except FileNotFoundError:
-        raise Nix2AciError(f"{what} {path} does not exist") from None
-    except OSError as error:
-        raise Nix2AciError(f"cannot open {what} {path}: {error.strerror or error}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise Nix2AciError(f"{what} {path} is not a regular file")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
-
-
 def read_signature(path: str) -> bytes:
     """The bytes of the detached, ASCII-armored signature file ``path``; one line when it is not one."""
-    with open_regular(path, "the signature") as file:
+    with inputs.open_input(path, "signature") as file:
         signature = file.read(SIGNATURE_LIMIT + 1)
     if len(signature) > SIGNATURE_LIMIT:
         raise Nix2AciError(f"{path} is larger than {SIGNATURE_LIMIT} bytes: not a detached signature")
@@ -455,12 +437,12 @@ def verify_file(path: str, keyring: str, signature: str | None = None) -> Signer
     """
     signature = signature or signature_path(path)
     try:
-        with open(keyring, "rb") as file:
+        with inputs.open_input(keyring, "keyring") as file:
             keys = file.read()
     except OSError as error:
         raise Nix2AciError(f"cannot read the public keyring: {error}") from None
     armored = read_signature(signature)
-    with open_regular(path, "the image") as data, public_keyring(keys, f"the keyring {keyring}") as home:
+    with inputs.open_input(path, "image") as data, public_keyring(keys, f"the keyring {keyring}") as home:
         try:
             signer, _digest = verify_stream(home, data, armored)
         except Nix2AciError as error:
@@ -487,7 +469,7 @@ def sign_and_verify(gpg: gnupg.GPG, key: Key, path: str) -> Signer:
 
         def check(temporary: str) -> None:
             try:
-                with open_regular(path, "the image") as data:
+                with inputs.open_input(path, "image") as data:
                     signers.append(verify_stream(public, data, read_signature(temporary))[0])
             except Nix2AciError as error:
                 raise Nix2AciError(

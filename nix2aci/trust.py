@@ -27,7 +27,7 @@ import stat
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from . import signing
+from . import inputs, signing
 from .appc import is_ac_identifier
 from .atomic import write_atomically
 from .errors import Nix2AciError
@@ -125,7 +125,7 @@ def _primary_keys(home: str) -> list[tuple[str, str]]:
 
 def _read_bounded(path: str, what: str) -> bytes:
     """The bytes of the regular file ``path`` (at most :data:`KEY_FILE_LIMIT`); one line naming ``what`` otherwise."""
-    with signing.open_regular(path, what) as file:
+    with inputs.open_input(path, what) as file:
         data = file.read(KEY_FILE_LIMIT + 1)
     if len(data) > KEY_FILE_LIMIT:
         raise Nix2AciError(f"{what} {path} is larger than {KEY_FILE_LIMIT} bytes: not a public key")

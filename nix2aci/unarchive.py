@@ -11,7 +11,6 @@ NotChecked. The ACI and OCI readers share it; nothing here knows either format.
 from __future__ import annotations
 
 import bz2
-import gzip
 import io
 import lzma
 import tarfile
@@ -270,15 +269,3 @@ def end_problem(tar: tarfile.TarFile, stream: TarStream, members: int) -> str | 
         return f"ends in the middle of the tar header at offset {where}: it is cut short"
     reason = "bad checksum" if len(block) == tarfile.BLOCKSIZE and not is_tar_header(block) else "bad extension"
     return f"has an unreadable tar header at offset {where} ({reason})"
-
-
-# How to read the compressions an ACI may use, by their magic bytes (spec/aci.md).
-_MAGIC = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
-
-
-def open_decompressed(path: str) -> BinaryIO:
-    """The uncompressed byte stream of a tar, gzip, bzip2 or xz file."""
-    with open(path, "rb") as file:
-        head = file.read(6)
-    opener = next((opener for magic, opener in _MAGIC if head.startswith(magic)), open)
-    return opener(path, "rb")

@@ -13,22 +13,21 @@ bounded memory: inputs are read forward once with size limits (see
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tarfile
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 
-from . import aci, unarchive
+from . import aci, inputs, unarchive
 from .appc import ImageManifest
 from .errors import NotChecked, SpecError
 from .oci import layout, runtime
-from .schema import join_path, parse_json, prefixed
+from .schema import join_path, parse_json, prefixed, show
 
 KINDS = ("aci", "manifest", "layout", "oci-bundle", "oci-layout")
-# The kinds that are files; the others are directories.
-FILE_KINDS = ("aci", "manifest")
 # The spec allows encrypted ACIs (PGP, AES), which cannot be read without their key.
 _PGP_ARMOR = b"-----BEGIN PGP MESSAGE-----"
 # OpenPGP packet tag -> the versions of that packet (RFC 4880, RFC 9580): the
@@ -47,25 +46,21 @@ class Verdict:
     not_checked: str | None = None
 
 
-def detect(path: str) -> str:
-    """The kind of the input at ``path``: by the files in a directory, by the first bytes of a file.
+def detect_directory(path: str) -> str:
+    """The kind of the directory at ``path``, by the files in it."""
+    if os.path.lexists(os.path.join(path, "oci-layout")):
+        return "oci-layout"
+    if os.path.lexists(os.path.join(path, "config.json")):
+        return "oci-bundle"
+    return "layout"
+
+
+def detect_file(head: bytes) -> str:
+    """The kind of a file starting with ``head`` (its first 512 bytes): a manifest or an ACI.
 
     A file is a manifest when it starts (after a byte order mark and white
     space) like a JSON object or array and not with a tar header, else an ACI.
-    Opens nothing but a regular file (a FIFO would block); anything else is
-    called an ``aci``, which :func:`check` then refuses to read.
     """
-    mode = os.stat(path).st_mode
-    if stat.S_ISDIR(mode):
-        if os.path.exists(os.path.join(path, "oci-layout")):
-            return "oci-layout"
-        if os.path.exists(os.path.join(path, "config.json")):
-            return "oci-bundle"
-        return "layout"
-    if not stat.S_ISREG(mode):
-        return "aci"
-    with open(path, "rb") as file:
-        head = file.read(tarfile.BLOCKSIZE)
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     return "manifest" if text[:1] in (b"{", b"[") and not unarchive.is_tar_header(head) else "aci"
 
@@ -83,17 +78,31 @@ def _is_encrypted(head: bytes) -> bool:
     return len(head) > body and head[body] in _SESSION_KEY_PACKETS.get(tag, ())
 
 
-def _read_json(path: str) -> tuple[Any, list[str]]:
-    """The JSON value of a file of at most ``aci.MAX_MANIFEST_SIZE`` bytes, and its warnings.
+def _read_json(file: BinaryIO) -> tuple[Any, list[str]]:
+    """The JSON value of an opened file of at most ``aci.MAX_MANIFEST_SIZE`` bytes, and its warnings.
 
     Raises SpecError (field "") for what is not JSON, NotChecked for a bigger file.
     """
-    with open(path, "rb") as file:
-        data = file.read(aci.MAX_MANIFEST_SIZE + 1)
+    data = file.read(aci.MAX_MANIFEST_SIZE + 1)
     if len(data) > aci.MAX_MANIFEST_SIZE:
         raise NotChecked(f"it is over {aci.MAX_MANIFEST_SIZE} bytes, more than nix2aci reads")
     parsed = parse_json(data)
     return parsed.value, list(parsed.warnings)
+
+
+def _read_json_beneath(root: str, name: str, rule: str) -> tuple[Any, list[str]]:
+    """The JSON file ``name`` of the directory ``root`` (a regular file, not a link), as :func:`_read_json` reads it.
+
+    Raises SpecError (field ``name``) for what is not JSON, and with ``rule`` for
+    what is not a regular file (a link, a directory, a FIFO: never read).
+    """
+    try:
+        with inputs.open_beneath(root, name, name) as file:
+            return _read_json(file)
+    except inputs.InputError:
+        raise SpecError(name, rule) from None
+    except SpecError as error:
+        raise SpecError(name, error.rule) from None
 
 
 def _manifest_findings(document: Any, prefix: str) -> tuple[list[SpecError], list[str]]:
@@ -104,22 +113,21 @@ def _manifest_findings(document: Any, prefix: str) -> tuple[list[SpecError], lis
     return [], [join_path(prefix, warning) for warning in ImageManifest.from_json(document).warnings]
 
 
-def _check_aci(path: str) -> tuple[list[SpecError], list[str]]:
-    """An ACI file: the archive rules (spec/aci.md) and its manifest."""
-    with open(path, "rb") as file:
-        head = file.read(tarfile.BLOCKSIZE)
+def _check_aci(path: str, file: BinaryIO) -> tuple[list[SpecError], list[str]]:
+    """An ACI file (opened): the archive rules (spec/aci.md) and its manifest."""
+    head = file.read(tarfile.BLOCKSIZE)
     if _is_encrypted(head) and not unarchive.is_tar_header(head):
         raise NotChecked("it is PGP-encrypted, which the spec allows; decrypt it to check it")
-    reading = aci.read_aci(path)
+    reading = aci.read_aci(path, file)
     if reading.document is None:
         return list(reading.problems), list(reading.warnings)
     problems, warnings = _manifest_findings(reading.document, "manifest")
     return [*reading.problems, *problems], [*reading.warnings, *warnings]
 
 
-def _check_manifest(path: str) -> tuple[list[SpecError], list[str]]:
-    """An ImageManifest file."""
-    document, warnings = _read_json(path)
+def _check_manifest(path: str, file: BinaryIO) -> tuple[list[SpecError], list[str]]:
+    """An ImageManifest file (opened)."""
+    document, warnings = _read_json(file)
     problems, manifest_warnings = _manifest_findings(document, "")
     return problems, warnings + manifest_warnings
 
@@ -131,31 +139,44 @@ def _check_layout(path: str) -> tuple[list[SpecError], list[str]]:
         for name in sorted(os.listdir(path))
         if name not in ("manifest", "rootfs")
     ]
-    manifest, rootfs = os.path.join(path, "manifest"), os.path.join(path, "rootfs")
+    rootfs = os.path.join(path, "rootfs")
     if not os.path.isdir(rootfs) or os.path.islink(rootfs):
         problems.append(SpecError("rootfs", "must be a directory"))
-    if not os.path.isfile(manifest) or os.path.islink(manifest):
-        return [*problems, SpecError("manifest", "must be a regular file")], []
     try:
-        document, warnings = _read_json(manifest)
+        document, warnings = _read_json_beneath(path, "manifest", "must be a regular file")
     except SpecError as error:
-        return [*problems, SpecError("manifest", error.rule)], []
+        return [*problems, error], []
     manifest_problems, manifest_warnings = _manifest_findings(document, "manifest")
     return problems + manifest_problems, [join_path("manifest", warning) for warning in warnings] + manifest_warnings
 
 
+def _root_problem(bundle: str, root: str) -> SpecError | None:
+    """A problem when ``root`` (config.json's root.path) is not a directory inside the bundle, links resolved.
+
+    The root filesystem is part of the bundle (bundle.md): a ``..`` or a
+    symlink may not lead out of it, and the bundle itself is not its own root.
+    """
+    field = "config.json.root.path"
+    if "\0" not in root:  # no file name holds a NUL
+        resolved = os.path.realpath(os.path.join(bundle, root))
+        if not resolved.startswith(os.path.realpath(bundle).rstrip("/") + "/"):
+            return SpecError(field, f"must name a directory inside the bundle; {show(root)} leads out of it")
+        if os.path.isdir(resolved):
+            return None
+    return SpecError(field, "must name a directory of the bundle")
+
+
 def _check_bundle(path: str) -> tuple[list[SpecError], list[str]]:
-    """An OCI runtime bundle: a valid config.json (bundle.md: REQUIRED) whose root.path is a directory."""
-    config = os.path.join(path, "config.json")
-    if not os.path.isfile(config):
-        return [SpecError("config.json", "must be a regular file in the bundle's directory (bundle.md)")], []
+    """An OCI runtime bundle: a valid config.json (bundle.md: REQUIRED) whose root.path is a directory in it."""
     try:
-        document, warnings = _read_json(config)
+        document, warnings = _read_json_beneath(
+            path, "config.json", "must be a regular file in the bundle's directory (bundle.md)"
+        )
     except SpecError as error:
-        return [SpecError("config.json", error.rule)], []
+        return [error], []
     problems = list(prefixed("config.json", runtime.problems(document)))
-    if not problems and not os.path.isdir(os.path.join(path, document["root"]["path"])):
-        problems.append(SpecError("config.json.root.path", "must name a directory of the bundle"))
+    if not problems and (root := _root_problem(path, document["root"]["path"])):
+        problems.append(root)
     return problems, [join_path("config.json", warning) for warning in warnings]
 
 
@@ -165,45 +186,59 @@ def _check_oci_layout(path: str) -> tuple[list[SpecError], list[str]]:
     return layout.problems(path, warnings=warnings), warnings
 
 
-CHECKS = {
-    "aci": _check_aci,
-    "manifest": _check_manifest,
-    "layout": _check_layout,
-    "oci-bundle": _check_bundle,
-    "oci-layout": _check_oci_layout,
-}
+# The checks of each kind: of an opened file, or of a directory.
+FILE_CHECKS = {"aci": _check_aci, "manifest": _check_manifest}
+DIRECTORY_CHECKS = {"layout": _check_layout, "oci-bundle": _check_bundle, "oci-layout": _check_oci_layout}
 
 
-def _shape_problem(path: str, kind: str) -> SpecError | None:
-    """A problem when ``path`` is a directory but ``kind`` is a file kind, or the reverse; else None.
-
-    Raises NotChecked for what is neither a regular file nor a directory (a
-    FIFO, a device): reading it could block or never end.
-    """
-    mode = os.stat(path).st_mode
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise NotChecked("it is neither a regular file nor a directory")
+def _shape_problem(kind: str, found: str) -> SpecError:
+    """The problem of a ``found`` ("directory", "file") given as ``kind``, which is the other shape."""
     article = "an" if kind[0] in "aeiou" else "a"
-    if kind in FILE_KINDS and stat.S_ISDIR(mode):
-        return SpecError("", f"must be a file to be {article} {kind}, and this is a directory")
-    if kind not in FILE_KINDS and not stat.S_ISDIR(mode):
-        return SpecError("", f"must be a directory to be {article} {kind}, and this is a file")
-    return None
+    wanted = "a file" if kind in FILE_CHECKS else "a directory"
+    return SpecError("", f"must be {wanted} to be {article} {kind}, and this is a {found}")
+
+
+def _checked(path: str, file: BinaryIO | None, kind: str) -> Verdict:
+    """The verdict on ``path`` as ``kind``: the opened regular ``file``, or (None) the directory at ``path``.
+
+    Raises NotChecked, SpecError and OSError.
+    """
+    checks, shape = (FILE_CHECKS, "file") if file is not None else (DIRECTORY_CHECKS, "directory")
+    if kind not in checks:
+        return Verdict(path, kind, (_shape_problem(kind, shape),))
+    problems, warnings = checks[kind](path) if file is None else checks[kind](path, file)
+    return Verdict(path, kind, tuple(problems), tuple(warnings))
 
 
 def check(path: str, kind: str | None = None) -> Verdict:
     """The verdict on the input at ``path``, of ``kind`` or the detected kind; never raises.
 
-    ``kind`` must be one of KINDS (or None).
+    ``kind`` must be one of KINDS (or None). The path is opened once, without
+    blocking; a file is detected and read through that one descriptor. What is
+    neither a regular file nor a directory (a FIFO, a device, a socket) is not
+    read: it could block or never end.
     """
+    file = None
     try:
-        kind = kind or detect(path)
-        shape = _shape_problem(path, kind)
-        problems, warnings = ([shape], []) if shape else CHECKS[kind](path)
+        descriptor, mode = inputs.open_descriptor(path)
+        if stat.S_ISREG(mode):
+            file = inputs.regular_file(descriptor, mode, "input", path)
+            kind = kind or detect_file(file.read(tarfile.BLOCKSIZE))
+            file.seek(0)
+        else:
+            os.close(descriptor)
+            kind = kind or (detect_directory(path) if stat.S_ISDIR(mode) else "aci")
+            if not stat.S_ISDIR(mode):
+                return Verdict(path, kind, not_checked="it is neither a regular file nor a directory")
+        return _checked(path, file, kind)
     except NotChecked as reason:
-        return Verdict(path, kind or "unknown", not_checked=str(reason))
+        return Verdict(path, kind or "aci", not_checked=str(reason))
     except SpecError as problem:
-        problems, warnings = [problem], []
+        return Verdict(path, kind or "aci", (problem,))
     except OSError as error:
-        return Verdict(path, kind or "unknown", not_checked=f"it cannot be read: {error.strerror or error}")
-    return Verdict(path, kind, tuple(problems), tuple(warnings))
+        if error.errno == errno.ENXIO:  # what opening a socket says
+            return Verdict(path, kind or "aci", not_checked="it is neither a regular file nor a directory")
+        return Verdict(path, kind or "aci", not_checked=f"it cannot be read: {error.strerror or error}")
+    finally:
+        if file is not None:
+            file.close()

@@ -736,10 +736,10 @@ def test_verify_names_a_fifo_or_a_missing_file_at_once(odd_signatures, tmp_path,
     fifo, missing = tmp_path / "fifo", tmp_path / "missing"
     os.mkfifo(fifo)
     keyring, image, signature = odd_signatures["pubkeys"], odd_signatures["image"], odd_signatures["good"]
-    for path, problem in ((fifo, "is not a regular file"), (missing, "does not exist")):
+    for path, problem in ((fifo, "is a FIFO, not a regular file"), (missing, "does not exist")):
         arguments = (
             [str(path), "--signature", str(signature)] if which == "image" else [str(image), "--signature", str(path)]
         )
         result = nix2aci("verify", "--keyring", str(keyring), *arguments, timeout=60)
-        assert result.returncode == 1
-        assert result.stderr == f"nix2aci: error: the {which} {path} {problem}\n"
+        assert result.returncode == 2  # a file argument that cannot be used: a usage error
+        assert result.stderr == f"nix2aci: error: {which} {path} {problem}\n"

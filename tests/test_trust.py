@@ -165,12 +165,14 @@ def test_trust_refuses_what_is_not_a_public_key_with_one_line(keys, store, tmp_p
     elif kind == "directory":
         pubkeys.mkdir()
     result = nix2aci("trust", "--prefix", "example.com/app", str(pubkeys), env={})
-    assert result.returncode == 1
-    expected = {
-        "fifo": "is not a regular file",
-        "directory": "is not a regular file",
+    # A file argument that is no regular file is a usage error (2); one that holds no key is invalid input (1).
+    unusable = {
+        "fifo": "is a FIFO, not a regular file",
+        "directory": "is a directory, not a regular file",
         "missing": "does not exist",
-    }.get(kind, "holds no OpenPGP public key (export one with gpg --armor --export)")
+    }
+    assert result.returncode == (2 if kind in unusable else 1)
+    expected = unusable.get(kind, "holds no OpenPGP public key (export one with gpg --armor --export)")
     assert expected in result.stderr and str(pubkeys) in result.stderr
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
     assert not store.exists()

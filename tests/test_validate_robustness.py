@@ -2,21 +2,24 @@
 
 Each input runs the real CLI as a subprocess with a hang guard (HANG_GUARD
 seconds, generous: it catches hangs, it is not a benchmark), and the peak RSS
-of that one process (from wait4) must stay under MEMORY_BOUND. Big inputs are
+of that one process (its own VmHWM, which it reports at exit) must stay under MEMORY_BOUND. Big inputs are
 made without costing disk or time: a 1 GB manifest is a sparse file, a 1 GB
 gzip member is compressed while it is generated, and nothing big is stored.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import gzip
+import hashlib
 import io
 import json
 import lzma
 import os
 import random
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -29,6 +32,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+
+from nix2aci import inputs, validate
 
 pytestmark = pytest.mark.slow
 
@@ -55,33 +60,47 @@ class Run:
     stdout: str
     stderr: str
     seconds: float
-    max_rss: int  # bytes
+    max_rss: int  # bytes, the process's own peak
+
+
+# `python -m nix2aci` that writes its own peak memory (VmHWM, kB) to the file named by its first argument at exit.
+# wait4's ru_maxrss would not do: a child spawned by a big pytest process starts with the parent's peak.
+_MEASURED_MAIN = """
+import atexit, runpy, sys
+report = sys.argv.pop(1)
+def write_peak():
+    with open("/proc/self/status") as status, open(report, "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+atexit.register(write_peak)
+sys.argv[0] = "nix2aci"
+runpy.run_module("nix2aci", run_name="__main__", alter_sys=True)
+"""
 
 
 def nix2aci_validate(*args: str | Path) -> Run:
-    """Run `nix2aci validate ARGS` with the hang guard; measure its time and peak memory (its own, via wait4).
+    """Run `nix2aci validate ARGS` with the hang guard; measure its time and peak memory (its own: VmHWM).
 
     Fails the test on a hang, a traceback, or more than MEMORY_BOUND of memory.
     """
-    command = [sys.executable, "-m", "nix2aci", "validate", *map(str, args)]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as peak:
+        command = [sys.executable, "-c", _MEASURED_MAIN, peak.name, "validate", *map(str, args)]
         start = time.monotonic()
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         guard = threading.Timer(HANG_GUARD, process.kill)
         guard.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
+            process.wait()
         finally:
             guard.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait again
         seconds = time.monotonic() - start
         out.seek(0)
         err.seek(0)
         stdout, stderr = (stream.read().decode(errors="replace") for stream in (out, err))
-        run = Run(process.returncode, stdout, stderr, seconds, usage.ru_maxrss * 1024)
+        run = Run(process.returncode, stdout, stderr, seconds, int(peak.read() or 0) * 1024)
     if run.status == -signal.SIGKILL:
         pytest.fail(f"nix2aci validate {args} hung: killed after {HANG_GUARD} s")
     assert "Traceback" not in run.stderr, run.stderr
+    assert run.max_rss, "the run did not report its peak memory"
     assert run.max_rss < MEMORY_BOUND, f"{run.max_rss >> 20} MiB for nix2aci validate {args}"
     return run
 
@@ -348,3 +367,195 @@ def test_fifo_is_not_read(tmp_path: Path, kind: str | None) -> None:
 def test_devices_are_not_read(device: str) -> None:
     """/dev/zero and friends never end: not checked, at once."""
     expect(nix2aci_validate(device), 3, f"{device}{NOT_CHECKED}it is neither a regular file nor a directory")
+
+
+# --- OCI image layouts: each blob read once, never through a link, never a FIFO -----------------
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def put_blob(root: Path, data: bytes, media_type: str) -> dict:
+    """Store ``data`` in the layout ``root`` under its sha256; return its descriptor."""
+    digest = hashlib.sha256(data).hexdigest()
+    (root / "blobs" / "sha256" / digest).write_bytes(data)
+    return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
+
+def oci_layout(root: Path, layer_tar: bytes, references: int = 1, tags: int = 1) -> dict[str, dict]:
+    """A valid OCI image layout whose manifest names one gzip layer ``references`` times, tagged ``tags`` times.
+
+    Returns the descriptors of the layer, config and manifest.
+    """
+    (root / "blobs" / "sha256").mkdir(parents=True)
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    layer = put_blob(root, gzip.compress(layer_tar, compresslevel=1, mtime=0), OCI_LAYER)
+    diff_id = f"sha256:{hashlib.sha256(layer_tar).hexdigest()}"
+    config_document = {
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id] * references},
+    }
+    config = put_blob(root, json.dumps(config_document).encode(), "application/vnd.oci.image.config.v1+json")
+    manifest_document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config,
+        "layers": [layer] * references,
+    }
+    manifest = put_blob(root, json.dumps(manifest_document).encode(), OCI_MANIFEST)
+    index = {"schemaVersion": 2, "manifests": [manifest] * tags}
+    (root / "index.json").write_text(json.dumps(index))
+    return {"layer": layer, "config": config, "manifest": manifest}
+
+
+def blob_path(root: Path, descriptor: dict) -> Path:
+    return root / "blobs" / "sha256" / descriptor["digest"].split(":")[1]
+
+
+def test_20000_references_to_one_layer_read_it_once(tmp_path: Path, monkeypatch) -> None:
+    """However many descriptors name a blob, it is opened (and hashed) once, and the layout is valid."""
+    descriptors = oci_layout(
+        tmp_path, tar_bytes([*standard(), member("rootfs/big", random.Random(3).randbytes(1 << 20))]), 20_000, 50
+    )
+    opened: collections.Counter[str] = collections.Counter()
+    real_open_beneath = inputs.open_beneath
+
+    def counting(root: str, relative: str, what: str):
+        opened[relative] += 1
+        return real_open_beneath(root, relative, what)
+
+    monkeypatch.setattr(inputs, "open_beneath", counting)
+    verdict = validate.check(str(tmp_path))
+    assert (verdict.kind, verdict.problems, verdict.not_checked) == ("oci-layout", (), None)
+    for name in ("layer", "config", "manifest"):
+        assert opened[str(blob_path(tmp_path, descriptors[name]).relative_to(tmp_path))] == 1, opened
+
+
+def test_a_repeated_manifest_is_checked_once_and_its_problem_said_once(tmp_path: Path) -> None:
+    descriptors = oci_layout(tmp_path, tar_bytes(standard()), tags=3)
+    blob_path(tmp_path, descriptors["layer"]).write_bytes(b"damaged")
+    run = nix2aci_validate(tmp_path)
+    expect(run, 1, "index.json.manifests[0] layers[0].size: must be the blob's size 7")
+    assert "manifests[1]" not in run.stdout and "manifests[2]" not in run.stdout, run.stdout
+
+
+def test_blobs_that_are_links_are_invalid_and_never_read(tmp_path: Path) -> None:
+    """A layer linked to /proc/self/pagemap (reads as 256 GiB), a manifest linked to its own good copy outside
+    the layout, blobs/sha256 linked elsewhere: each invalid, said clearly; following the link would read it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    pagemap, copied, linked_directory = tmp_path / "pagemap", tmp_path / "copied", tmp_path / "linked-directory"
+    for root, name in ((pagemap, "layer"), (copied, "manifest")):
+        descriptors = oci_layout(root, tar_bytes(standard()))
+        blob = blob_path(root, descriptors[name])
+        if name == "manifest":  # the same bytes outside: following the link would call the layout valid
+            (outside / blob.name).write_bytes(blob.read_bytes())
+            blob.unlink()
+            blob.symlink_to(outside / blob.name)
+        else:
+            blob.unlink()
+            blob.symlink_to("/proc/self/pagemap")
+        run = nix2aci_validate(root)
+        expect(run, 1, f"names blob {descriptors[name]['digest']}, which is or goes through a symbolic link")
+    descriptors = oci_layout(linked_directory, tar_bytes(standard()))
+    (linked_directory / "blobs" / "sha256").rename(outside / "sha256")
+    (linked_directory / "blobs" / "sha256").symlink_to(outside / "sha256")
+    expect(nix2aci_validate(linked_directory), 1, "names blob sha256:", "which is or goes through a symbolic link")
+    assert sorted(path.name for path in (outside / "sha256").iterdir()) == sorted(
+        descriptor["digest"].split(":")[1] for descriptor in descriptors.values()
+    )  # the canary: what the links name is unchanged
+
+
+@pytest.mark.parametrize("name", ["layer", "config", "manifest"])
+def test_a_fifo_blob_is_invalid_at_once(tmp_path: Path, name: str) -> None:
+    descriptors = oci_layout(tmp_path, tar_bytes(standard()))
+    blob = blob_path(tmp_path, descriptors[name])
+    blob.unlink()
+    os.mkfifo(blob)
+    expect(
+        nix2aci_validate(tmp_path), 1, f"names blob {descriptors[name]['digest']}, which is a FIFO, not a regular file"
+    )
+    assert stat.S_ISFIFO(blob.lstat().st_mode)
+
+
+@pytest.mark.parametrize("name", ["index.json", "oci-layout"])
+@pytest.mark.parametrize("shape", ["fifo", "link"])
+def test_layout_documents_must_be_regular_files_in_the_layout(tmp_path: Path, name: str, shape: str) -> None:
+    """index.json or oci-layout as a FIFO (would block) or a link to a good copy outside (would pass): invalid."""
+    root = tmp_path / "layout"
+    oci_layout(root, tar_bytes(standard()))
+    document = root / name
+    copy = tmp_path / f"copy-of-{name}"
+    copy.write_bytes(document.read_bytes())
+    document.unlink()
+    if shape == "fifo":
+        os.mkfifo(document)
+    else:
+        document.symlink_to(copy)
+    reason = "is a FIFO, not a regular file" if shape == "fifo" else "is or goes through a symbolic link"
+    expect(nix2aci_validate(root), 1, f"{name}: must be a regular file holding a JSON ", f": it {reason}")
+
+
+# --- Unpacked ACI layouts and OCI bundles: their files are regular files of the directory --------
+
+
+def unpacked_layout(root: Path) -> Path:
+    root.mkdir()
+    (root / "rootfs").mkdir()
+    (root / "manifest").write_bytes(MANIFEST_BYTES)
+    return root
+
+
+def runtime_bundle(root: Path, root_path: str = "rootfs") -> Path:
+    root.mkdir()
+    (root / "rootfs").mkdir()
+    config = {
+        "ociVersion": "1.0.2",
+        "root": {"path": root_path},
+        "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
+    }
+    (root / "config.json").write_text(json.dumps(config))
+    return root
+
+
+@pytest.mark.parametrize("shape", ["fifo", "link"])
+def test_layout_manifest_and_bundle_config_must_be_regular_files(tmp_path: Path, shape: str) -> None:
+    """A FIFO (would block) or a link to a good copy outside (would pass): invalid, at once."""
+    layout_root = unpacked_layout(tmp_path / "layout")
+    bundle_root = runtime_bundle(tmp_path / "bundle")
+    for root, name, says in (
+        (layout_root, "manifest", "manifest: must be a regular file"),
+        (bundle_root, "config.json", "config.json: must be a regular file in the bundle's directory"),
+    ):
+        copy = tmp_path / f"copy-of-{name}"
+        copy.write_bytes((root / name).read_bytes())
+        (root / name).unlink()
+        if shape == "fifo":
+            os.mkfifo(root / name)
+        else:
+            (root / name).symlink_to(copy)
+        expect(nix2aci_validate(root), 1, f"{root}: {says}")
+
+
+def test_bundle_root_path_must_be_a_directory_inside_the_bundle(tmp_path: Path) -> None:
+    """root.path naming a file, leading out through '..' or a link: invalid; a link or absolute path inside: valid."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    file_root = runtime_bundle(tmp_path / "file", "config.json")
+    expect(nix2aci_validate(file_root), 1, f"{file_root}: config.json.root.path: must name a directory of the bundle")
+    dotdot = runtime_bundle(tmp_path / "dotdot", "../outside")
+    expect(nix2aci_validate(dotdot), 1, "config.json.root.path: must name a directory inside the bundle; '../outside'")
+    linked = runtime_bundle(tmp_path / "linked", "escape")
+    (linked / "escape").symlink_to(outside)
+    expect(nix2aci_validate(linked), 1, "config.json.root.path: must name a directory inside the bundle; 'escape'")
+    nul = runtime_bundle(tmp_path / "nul", "root\0fs")
+    expect(nix2aci_validate(nul), 1, f"{nul}: config.json.root.path: must name a directory of the bundle")
+    itself = runtime_bundle(tmp_path / "itself", ".")
+    expect(nix2aci_validate(itself), 1, "config.json.root.path: must name a directory inside the bundle")
+    inside = runtime_bundle(tmp_path / "inside", "current")
+    (inside / "current").symlink_to("rootfs")
+    expect(nix2aci_validate(inside), 0, f"{inside}: valid oci-bundle")
+    absolute = runtime_bundle(tmp_path / "absolute", str(tmp_path / "absolute" / "rootfs"))
+    expect(nix2aci_validate(absolute), 0, f"{absolute}: valid oci-bundle")
+    assert list(outside.iterdir()) == []

@@ -11,15 +11,15 @@ diff_ids, media types and the layout version.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import stat
 import tempfile
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 
-from .. import basics, plan, tree, unarchive
+from .. import basics, inputs, plan, tree, unarchive
 from ..archive import write_archive
 from ..errors import NotChecked, SpecError
 from ..schema import Schema, load_json, parse_json, prefixed, show
@@ -138,103 +138,192 @@ _MAX_DOCUMENT = 4 << 20
 _DIGEST_ALGORITHMS = ("sha256", "sha512")
 
 
-def _regular_file(path: str) -> bool:
-    """Whether ``path`` is a regular file (what a blob or document must be; a FIFO would block a read)."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
+class _HashingFile:
+    """An opened file whose bytes are hashed (``digest``, may be None) and counted the first time they are read.
 
-
-def _read_json(path: str, where: str, kind: str, found: list[SpecError]) -> Any:
-    """The JSON document at ``path`` checked as ``kind``; None (and a problem) when unreadable.
-
-    Raises NotChecked for a document over _MAX_DOCUMENT bytes or nested deeper than Python parses.
+    The layer reader peeks at the first bytes and seeks back: those are hashed once.
     """
-    if not _regular_file(path):
-        found.append(SpecError(where, f"must be a regular file holding a JSON {kind}"))
-        return None
+
+    def __init__(self, file: BinaryIO, digest: Any) -> None:
+        self._file = file
+        self._digest = digest
+        self._position = 0
+        self.size = 0  # how many bytes have been read (and hashed)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        start, self._position = self._position, self._position + len(data)
+        if self._position > self.size:
+            if self._digest is not None:
+                self._digest.update(data[self.size - start :])
+            self.size = self._position
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._position = self._file.seek(offset, whence)
+        return self._position
+
+
+@attrs.frozen
+class _Blob:
+    """What one read of a blob found: its size, and as asked its digest, a document's bytes, a layer's diff_id.
+
+    ``digest`` is the hex digest in the algorithm that names the blob (None: not
+    hashed); ``layer_problem`` says why a layer could not be decompressed.
+    """
+
+    size: int
+    digest: str | None = None
+    data: bytes | None = None
+    diff_id: str | None = None
+    layer_problem: str | None = None
+
+
+def _read_blob(file: BinaryIO, algorithm: str, purpose: str) -> _Blob:
+    """One read of an opened blob, for ``purpose``.
+
+    "size": not read; "document": its bytes (up to _MAX_DOCUMENT + 1) and digest;
+    "layer": its digest and uncompressed sha256, in one pass. Raises NotChecked
+    for an xz layer needing too much memory, OSError for a failed read.
+    """
+    size = os.fstat(file.fileno()).st_size
+    digest = hashlib.new(algorithm) if algorithm in _DIGEST_ALGORITHMS else None
+    if purpose == "size":
+        return _Blob(size)
+    if purpose == "document":
+        data = file.read(_MAX_DOCUMENT + 1)
+        if digest is not None:
+            digest.update(data)
+        return _Blob(len(data), digest and digest.hexdigest(), data=data)
+    hashing, uncompressed = _HashingFile(file, digest), hashlib.sha256()
     try:
-        with open(path, "rb") as file:
-            data = file.read(_MAX_DOCUMENT + 1)
-    except OSError as error:
-        found.append(SpecError(where, f"must be a readable JSON {kind}: {error.strerror or error}"))
-        return None
-    if len(data) > _MAX_DOCUMENT:
-        raise NotChecked(f"{where} is over {_MAX_DOCUMENT} bytes, more than nix2aci reads")
+        for piece in unarchive.uncompressed_pieces(hashing):
+            uncompressed.update(piece)
+    except SpecError as error:
+        while hashing.read(1 << 20):  # the digest still covers the whole blob
+            pass
+        return _Blob(hashing.size, digest and digest.hexdigest(), layer_problem=error.rule)
+    return _Blob(hashing.size, digest and digest.hexdigest(), diff_id=f"sha256:{uncompressed.hexdigest()}")
+
+
+def _parse(data: bytes, kind: str) -> tuple[Any, list[SpecError]]:
+    """The JSON document ``data`` checked as ``kind``: (the document or None, its problems relative to it)."""
     try:
         document = parse_json(data).value
     except SpecError as error:
-        found.append(SpecError(where, f"{error.rule} (a JSON {kind})"))
-        return None
+        return None, [SpecError("", f"{error.rule} (a JSON {kind})")]
     errors = SCHEMAS[kind].check(document).errors
-    found.extend(prefixed(where, errors))
-    return None if errors else document
+    return (None if errors else document), list(errors)
 
 
-def _file_digest(path: str, algorithm: str | None) -> tuple[int, str | None]:
-    """The size of a file and its hex digest, read in pieces (no digest for None or an unregistered algorithm)."""
-    if algorithm not in _DIGEST_ALGORITHMS:
-        return os.stat(path).st_size, None
-    digest, size = hashlib.new(algorithm), 0
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            size += len(chunk)
-            digest.update(chunk)
-    return size, digest.hexdigest()
+class _LayoutCheck:
+    """The check of one layout directory: the problems found, and every blob read at most once per purpose.
 
-
-def _blob(
-    root: str,
-    descriptor: dict[str, Any],
-    where: str,
-    kind: str | None,
-    found: list[SpecError],
-    warnings: list[str] | None,
-    hash_blob: bool = True,
-) -> Any:
-    """Check the blob a descriptor names (size, and digest if ``hash_blob``); return its JSON as ``kind`` if asked.
-
-    A missing blob is allowed by image-layout.md (blobs/ MAY lack a referenced
-    blob, to be fetched from elsewhere): with ``warnings`` it is noted there;
-    without (nix2aci's builders, which write every blob), it is a problem.
+    However many descriptors name a blob, it is opened and hashed once (a cache
+    for this check), and a manifest's config and layers are checked once.
     """
-    algorithm, _, encoded = descriptor["digest"].partition(":")
-    path = os.path.join(root, "blobs", algorithm, encoded)
-    if not os.path.lexists(path) and warnings is not None:
-        warnings.append(
-            f"{where}: blob {descriptor['digest']} is not in blobs/, which the spec allows"
-            " (it is fetched from elsewhere); it was not checked"
-        )
-        return None
-    if not _regular_file(path):
-        found.append(SpecError(where, f"names blob {descriptor['digest']}, which is not a file in blobs/"))
-        return None
-    try:
-        size, actual = _file_digest(path, algorithm if hash_blob or kind else None)
-    except OSError as error:
-        found.append(SpecError(where, f"names blob {descriptor['digest']}, which cannot be read: {error.strerror}"))
-        return None
-    if size != descriptor["size"]:
-        found.append(SpecError(f"{where}.size", f"must be the blob's size {size}, got {descriptor['size']}"))
-    if actual is not None and actual != encoded:
-        found.append(SpecError(f"{where}.digest", f"must be the blob's digest {algorithm}:{actual}"))
-    if kind is None:
-        return None
-    return _read_json(path, f"{where} ({kind} blob)", kind, found)
 
+    def __init__(self, root: str, hash_layers: bool, warnings: list[str] | None) -> None:
+        self.root = root
+        self.hash_layers = hash_layers
+        self.warnings = warnings
+        self.found: list[SpecError] = []
+        self._blobs: dict[tuple[str, str], _Blob | inputs.InputError | OSError] = {}
+        self._documents: dict[tuple[str, str], tuple[Any, list[SpecError]]] = {}
+        self.manifests_checked: set[str] = set()
 
-def _uncompressed_digest(path: str) -> str:
-    """The sha256 of a layer blob's uncompressed tar, decompressed in bounded memory.
+    def document(self, name: str, kind: str) -> Any:
+        """The JSON file ``name`` of the layout's top directory checked as ``kind``; None (and a problem) if bad."""
+        try:
+            with inputs.open_beneath(self.root, name, name) as file:
+                data = file.read(_MAX_DOCUMENT + 1)
+        except inputs.InputError as error:
+            rule = f"must be a regular file holding a JSON {kind}"
+            self.found.append(SpecError(name, rule if error.missing else f"{rule}: it {error.reason}"))
+            return None
+        except OSError as error:
+            self.found.append(SpecError(name, f"must be a readable JSON {kind}: {error.strerror or error}"))
+            return None
+        if len(data) > _MAX_DOCUMENT:
+            raise NotChecked(f"{name} is over {_MAX_DOCUMENT} bytes, more than nix2aci reads")
+        document, errors = _parse(data, kind)
+        self.found.extend(prefixed(name, errors))
+        return document
 
-    Raises SpecError for damaged compressed data, NotChecked for an xz layer
-    needing too much memory (see :func:`nix2aci.unarchive.uncompressed_pieces`).
-    """
-    uncompressed = hashlib.sha256()
-    with open(path, "rb") as file:
-        for piece in unarchive.uncompressed_pieces(file):
-            uncompressed.update(piece)
-    return uncompressed.hexdigest()
+    def _read(self, relative: str, algorithm: str, purpose: str) -> _Blob | inputs.InputError | OSError:
+        """The blob at ``relative`` read for ``purpose`` (see :func:`_read_blob`), or why it cannot be; cached."""
+        key = (relative, purpose)
+        if key not in self._blobs:
+            try:
+                with inputs.open_beneath(self.root, relative, "blob") as file:
+                    self._blobs[key] = _read_blob(file, algorithm, purpose)
+            except (inputs.InputError, OSError) as error:
+                self._blobs[key] = error
+        return self._blobs[key]
+
+    def blob(self, descriptor: dict[str, Any], where: str, kind: str | None) -> Any:
+        """Check the blob a descriptor names (size, digest); return its JSON document as ``kind`` if asked.
+
+        A layer (``kind`` None) is hashed and decompressed with ``hash_layers``,
+        its diff_id returned. A missing blob is allowed by image-layout.md (blobs/
+        MAY lack a referenced blob, to be fetched from elsewhere): with
+        ``warnings`` it is noted there; without (nix2aci's builders, which write
+        every blob), it is a problem. A blob that is not a regular file, or is a
+        link, is a problem, and is never read.
+        """
+        algorithm, _, encoded = descriptor["digest"].partition(":")
+        purpose = "document" if kind else "layer" if self.hash_layers else "size"
+        blob = self._read(f"blobs/{algorithm}/{encoded}", algorithm, purpose)
+        if isinstance(blob, inputs.InputError) and blob.missing and self.warnings is not None:
+            self.warnings.append(
+                f"{where}: blob {descriptor['digest']} is not in blobs/, which the spec allows"
+                " (it is fetched from elsewhere); it was not checked"
+            )
+            return None
+        if isinstance(blob, inputs.InputError):
+            reason = "is not a file in blobs/" if blob.missing else blob.reason
+            self.found.append(SpecError(where, f"names blob {descriptor['digest']}, which {reason}"))
+            return None
+        if isinstance(blob, OSError):
+            message = f"names blob {descriptor['digest']}, which cannot be read: {blob.strerror or blob}"
+            self.found.append(SpecError(where, message))
+            return None
+        if kind and blob.size > _MAX_DOCUMENT:
+            raise NotChecked(f"{where} ({kind} blob) is over {_MAX_DOCUMENT} bytes, more than nix2aci reads")
+        if blob.size != descriptor["size"]:
+            rule = f"must be the blob's size {blob.size}, got {descriptor['size']}"
+            self.found.append(SpecError(f"{where}.size", rule))
+        if blob.digest is not None and blob.digest != encoded:
+            self.found.append(SpecError(f"{where}.digest", f"must be the blob's digest {algorithm}:{blob.digest}"))
+        if blob.layer_problem:
+            self.found.append(SpecError(where, f"must be a readable layer: it {blob.layer_problem}"))
+        if not kind:
+            return blob.diff_id
+        key = (descriptor["digest"], kind)
+        if key not in self._documents:
+            self._documents[key] = _parse(blob.data or b"", kind)
+        document, errors = self._documents[key]
+        self.found.extend(prefixed(f"{where} ({kind} blob)", errors))
+        return document
+
+    def manifest(self, manifest: dict[str, Any], where: str) -> None:
+        """Check a manifest's config and layers, and that the config's diff_ids are the layers' (with hash_layers)."""
+        config = self.blob(manifest["config"], f"{where} config", "config")
+        diff_ids = [self.blob(layer, f"{where} layers[{j}]", None) for j, layer in enumerate(manifest["layers"])]
+        if config is None:
+            return
+        recorded = config["rootfs"]["diff_ids"]
+        if len(recorded) != len(manifest["layers"]):
+            self.found.append(
+                SpecError(
+                    f"{where} config.rootfs.diff_ids",
+                    f"must have one entry per layer ({len(manifest['layers'])}), has {len(recorded)}",
+                )
+            )
+        elif self.hash_layers and None not in diff_ids and recorded != diff_ids:
+            self.found.append(
+                SpecError(f"{where} config.rootfs.diff_ids", f"must be the uncompressed layers' digests {diff_ids}")
+            )
 
 
 def problems(root: str, *, hash_layers: bool = True, warnings: list[str] | None = None) -> list[SpecError]:
@@ -243,51 +332,30 @@ def problems(root: str, *, hash_layers: bool = True, warnings: list[str] | None 
     Checks the oci-layout version, index.json, and for each manifest the index
     names: its blob, its config blob, each layer's size and (with
     ``hash_layers``) digest, and that the config's diff_ids are the layers'
-    uncompressed digests (with ``hash_layers``), one per layer. With ``warnings`` (a list, for ``nix2aci validate``),
-    what the spec allows but nix2aci cannot check is noted there: a missing blob,
-    a nested index. Raises NotChecked for a JSON document too big to read.
+    uncompressed digests (with ``hash_layers``), one per layer. Each blob is
+    read at most once, and no file is read through a link or when it is not a
+    regular file. With ``warnings`` (a list, for ``nix2aci validate``), what the
+    spec allows but nix2aci cannot check is noted there: a missing blob, a nested
+    index. Raises NotChecked for a JSON document too big to read.
     """
-    found: list[SpecError] = []
-    _read_json(os.path.join(root, "oci-layout"), "oci-layout", "layout", found)
-    index = _read_json(os.path.join(root, "index.json"), "index.json", "index", found)
-    if not os.path.isdir(os.path.join(root, "blobs")):
-        found.append(SpecError("blobs", "must be a directory"))
+    check = _LayoutCheck(root, hash_layers, warnings)
+    check.document("oci-layout", "layout")
+    index = check.document("index.json", "index")
+    if not os.path.isdir(os.path.join(root, "blobs")) or os.path.islink(os.path.join(root, "blobs")):
+        check.found.append(SpecError("blobs", "must be a directory"))
     for i, entry in enumerate(index["manifests"] if index else []):
         where = f"index.json.manifests[{i}]"
         if entry["mediaType"] != MANIFEST:
             if warnings is None:
-                found.append(SpecError(f"{where}.mediaType", f"must be {MANIFEST} (nix2aci reads no nested indexes)"))
+                check.found.append(
+                    SpecError(f"{where}.mediaType", f"must be {MANIFEST} (nix2aci reads no nested indexes)")
+                )
             else:
                 warnings.append(f"{where}: a {show(entry['mediaType'])}, not an image manifest; it was not checked")
             continue
-        manifest = _blob(root, entry, where, "manifest", found, warnings)
-        if manifest is None:
-            continue
-        config = _blob(root, manifest["config"], f"{where} config", "config", found, warnings)
-        diff_ids = []
-        for j, layer in enumerate(manifest["layers"]):
-            layer_where = f"{where} layers[{j}]"
-            _blob(root, layer, layer_where, None, found, warnings, hash_layers)
-            algorithm, _, encoded = layer["digest"].partition(":")
-            path = os.path.join(root, "blobs", algorithm, encoded)
-            if hash_layers and algorithm == "sha256" and _regular_file(path):
-                try:
-                    diff_ids.append(f"sha256:{_uncompressed_digest(path)}")
-                except SpecError as error:
-                    found.append(SpecError(layer_where, f"must be a readable layer: it {error.rule}"))
-                except OSError as error:
-                    found.append(SpecError(layer_where, f"must be a readable layer: {error.strerror or error}"))
-        if config is not None:
-            recorded = config["rootfs"]["diff_ids"]
-            if len(recorded) != len(manifest["layers"]):
-                found.append(
-                    SpecError(
-                        f"{where} config.rootfs.diff_ids",
-                        f"must have one entry per layer ({len(manifest['layers'])}), has {len(recorded)}",
-                    )
-                )
-            elif hash_layers and len(diff_ids) == len(recorded) and recorded != diff_ids:
-                found.append(
-                    SpecError(f"{where} config.rootfs.diff_ids", f"must be the uncompressed layers' digests {diff_ids}")
-                )
-    return found
+        manifest = check.blob(entry, where, "manifest")
+        # A manifest named again (another tag, another platform) is checked once, under its first descriptor.
+        if manifest is not None and entry["digest"] not in check.manifests_checked:
+            check.manifests_checked.add(entry["digest"])
+            check.manifest(manifest, where)
+    return check.found
