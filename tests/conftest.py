@@ -199,3 +199,12 @@ def _no_container_outlives_the_session(tmp_path_factory) -> Iterator[None]:
 # `nix2aci run`'s flag for the images the tests build and do not sign: every test of
 # run's other features passes it, and tests/test_run_trust.py covers the signature check.
 UNSIGNED = "--insecure-options=image"
+
+# A small valid ImageManifest, for tests that make ACIs by hand.
+MANIFEST = {
+    "acKind": "ImageManifest",
+    "acVersion": "0.8.11",
+    "name": "example.com/hello",
+    "labels": [{"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"}],
+    "app": {"exec": ["/bin/hello"], "user": "0", "group": "0"},
+}

@@ -24,19 +24,12 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run
+from conftest import MANIFEST, REPO, run
 
 from nix2aci import inspect
 
 # Generous: it catches hangs, it is not a benchmark.
 HANG_GUARD = 60
-MANIFEST = {
-    "acKind": "ImageManifest",
-    "acVersion": "0.8.11",
-    "name": "example.com/hello",
-    "labels": [{"name": "os", "value": "linux"}, {"name": "arch", "value": "amd64"}],
-    "app": {"exec": ["/bin/hello"], "user": "0", "group": "0"},
-}
 
 
 def nix2aci(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

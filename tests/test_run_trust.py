@@ -170,3 +170,29 @@ def test_an_image_changed_in_place_after_its_check_is_refused(keys, case, monkey
     with pytest.raises(Nix2AciError, match="changed while it was read"):
         run_module.run(request)
     assert list(case["out"].iterdir()) == [] and list(case["tmp"].iterdir()) == []
+
+
+def test_a_trusted_run_opens_the_image_once(keys, case, monkeypatch):
+    """The signature check and the unpacking read one open file: the image's path is opened once."""
+    require("runc")
+    sign(case["image"], keys["alice"])
+    trust_key(case["store"], keys["alice"], "--root")
+    monkeypatch.setenv("NIX2ACI_TRUSTED_KEYS", str(case["store"]))
+    monkeypatch.setattr(tempfile, "tempdir", str(case["tmp"]))
+    opened = []
+    real_os_open, real_open = os.open, open
+
+    def counting(real):
+        def opening(path, *args, **kwargs):
+            if path == str(case["image"]):  # run() names the image as given; fds and other paths pass
+                opened.append(path)
+            return real(path, *args, **kwargs)
+
+        return opening
+
+    monkeypatch.setattr(os, "open", counting(real_os_open))
+    monkeypatch.setattr("builtins.open", counting(real_open))
+    volume = run_module.Volume("out", str(case["out"]))
+    assert run_module.run(run_module.RunRequest(image=str(case["image"]), volumes=(volume,))) == 0
+    assert (case["out"] / "ran").read_text() == "ran\n"
+    assert len(opened) == 1

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from conftest import REPO, UNSIGNED, nix_build, only_aci, require, run
 
-from nix2aci import run as run_module
 from nix2aci import unpack
 from nix2aci.errors import Nix2AciError
 
@@ -441,19 +440,3 @@ def test_run_still_runs_a_valid_image(busybox, tmp_path, is_root):
     result = nix2aci_run(busybox, tmp_path, "--", "-c", "echo ok; ls -ld /bin/busybox")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok\n")
-
-
-@pytest.mark.slow
-def test_run_opens_the_image_once(busybox, tmp_path, monkeypatch, is_root):
-    require("runc")
-    opened = []
-    real_open = open
-
-    def counting_open(path, *args, **kwargs):
-        if path == str(busybox):  # run() names the image as given; other opens pass fds and other paths
-            opened.append(path)
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr("builtins.open", counting_open)
-    assert run_module.run(run_module.RunRequest(image=str(busybox), args=("-c", "true"))) == 0
-    assert len(opened) == 1
