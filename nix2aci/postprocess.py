@@ -67,13 +67,13 @@ def script_text(command: str, out: str, sign: bool) -> str:
         f"# {what}.\n"
         "# The key: $NIX2ACI_GNUPGHOME (default ~/.config/nix2aci/gnupg), $NIX2ACI_SIGNING_KEY.\n"
         "# It runs the nix2aci command line this image was built with, else the nix2aci on PATH.\n"
-        f"if built=$(nix-store --realise {drv} 2>/dev/null) && [ -x \"$built/bin/nix2aci\" ]; then\n"
+        f'if built=$(nix-store --realise {drv} 2>/dev/null) && [ -x "$built/bin/nix2aci" ]; then\n'
         f'  exec "$built/bin/nix2aci" {arguments} "$@"\n'
         "elif command -v nix2aci >/dev/null 2>&1; then\n"
         f'  exec nix2aci {arguments} "$@"\n'
         "fi\n"
-        f"echo \"postprocess.sh: error: cannot run nix2aci: nix-store --realise {drv} failed and no nix2aci is on PATH; "
-        "install it: nix-env -f YOUR-NIX2ACI-CHECKOUT -iA nix2aci\" >&2\n"
+        f'echo "postprocess.sh: error: cannot run nix2aci: nix-store --realise {drv} failed '
+        'and no nix2aci is on PATH; install it: nix-env -f YOUR-NIX2ACI-CHECKOUT -iA nix2aci" >&2\n'
         "exit 1\n"
     )
 
