@@ -33,6 +33,8 @@ let
 in
 images // {
   inherit lib pkgs;
+  # The command line: nix-build -A nix2aci, nix-env -f . -iA nix2aci.
+  inherit (lib) nix2aci;
 
   # Variants of the images above.
   busyboxStatic = callImage ./pkgs/linux/busybox.nix { static = true; busybox = pkgs.busyboxStatic; };

@@ -1,5 +1,6 @@
 # The one derivation shape every nix2aci output uses: Python's builder reads the
 # build spec (one JSON file) and the closure graphs Nix exports, and writes $out.
+# Also nix2aci's command line as a package (`command`), which postprocess.sh runs.
 { pkgs }:
 let
   root = toString ../.;
@@ -14,22 +15,60 @@ let
         && builtins.baseNameOf path != "__pycache__"
         && builtins.match ".*\\.pyc" path == null;
   };
+
+  # Runs `program` (Python source) with the package set's interpreter, isolated
+  # (-I: nothing from the environment changes Python's behaviour), the nix2aci
+  # source first on sys.path; the words after it are sys.argv[2:].
+  python = program: [ pkgs.nix2aciPython "-I" "-B" "-c" "import sys; sys.path.insert(0, sys.argv[1]); ${program}" source ];
+
+  version = (builtins.fromTOML (builtins.readFile ../pyproject.toml)).project.version;
+
+  # bin/nix2aci: the command line with the package set's interpreter (and, with
+  # nixpkgs, its attrs, jsonschema and python-gnupg) and the source above.
+  command = derivation {
+    name = "nix2aci-${version}";
+    inherit version;
+    pname = "nix2aci";
+    system = pkgs.system;
+    builder = pkgs.nix2aciPython;
+    args = [ "-I" "-c" ''
+      import os
+      os.makedirs(os.environ["out"] + "/bin")
+      path = os.environ["out"] + "/bin/nix2aci"
+      with open(path, "w", encoding="utf-8") as file:
+          file.write(os.environ["script"])
+      os.chmod(path, 0o555)
+    '' ];
+    script = ''
+      #!/bin/sh
+      exec ${builtins.concatStringsSep " " (map (word: "'${word}'")
+        (python "from nix2aci.cli import main; sys.exit(main(sys.argv[2:]))"))} "$@"
+    '';
+    preferLocalBuild = true;
+    allowSubstitutes = false;
+  } // { meta.description = "nix2aci's command line: run, validate, inspect, sign and verify container images"; };
 in
 {
+  inherit command;
+
   # name: the derivation name; spec: the build spec (JSON-able attribute set);
   # roots: the store paths whose runtime closure the builder may copy.
   runBuilder = { name, spec, roots }:
   let
-    # The builder also writes postprocess.sh, which runs the same interpreter and
-    # source outside the build.
-    buildSpec = spec // { python = pkgs.nix2aciPython; inherit source; };
+    # postprocess.sh runs the command line: it names the derivation file of `command`,
+    # which is no reference of the output (Nix scans an output only for the paths of
+    # the build's inputs: their outputs, not their .drv files), so copying an image
+    # copies no builder; `nix-store --realise` brings the command back after a
+    # garbage collection (the image's own .drv keeps the .drv it names).
+    buildSpec = spec // { command = builtins.unsafeDiscardStringContext command.drvPath; };
   in
   derivation {
     inherit name;
     system = pkgs.system;
     builder = pkgs.nix2aciPython;
-    # -I: isolated mode, so nothing from the build environment changes Python's behaviour.
-    args = [ "-I" "-B" "-c" "import sys; sys.path.insert(0, sys.argv[1]); from nix2aci.build import main; sys.exit(main())" source ];
+    args = builtins.tail (python "from nix2aci.build import main; sys.exit(main())");
+    # The command is built with the image, so postprocess.sh finds it built.
+    nix2aciCommand = command;
     # The build spec: one JSON file in the build directory, named by $nix2aciSpecPath.
     nix2aciSpec = builtins.toJSON buildSpec;
     passAsFile = [ "nix2aciSpec" ];

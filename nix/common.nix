@@ -28,36 +28,41 @@ rec {
     in
     map (path: builtins.appendContext path (builtins.getContext text)) found;
 
-  # The build spec fields every format has: the profile packages and the closure roots.
-  paths = { packages, roots }: {
-    packages = map (p: "${p}") packages;
+  # The build spec fields every format has: the profile packages, the closure roots and
+  # the packages that win a clash in the profile (`args`: checked arguments).
+  paths = args: roots: {
+    packages = map (p: "${p}") args.packages;
     roots = map (p: "${p}") roots;
+    prefer = map (p: "${p}") args.prefer;
   };
 
   # The rootfs basics every function takes (see README "Rootfs basics"): each
   # switchable, on by default where harmless. `types` is the calling function's.
   rootfsArguments = types: with types; {
-    users = optional bool true;
-    hosts = optional bool true;
-    tmp = optional bool true;
-    shellLinks = optional bool true;
-    resolvConf = optional bool false;
-    cacert = optional (nullOr package) (pkgs.cacert or null);
-    uid = optional id 1000;
-    gid = optional id 1000;
+    users = optional bool true
+      "/etc/passwd and /etc/group with root, nobody, and the image's user and group when they are names (ids uid, gid)";
+    hosts = optional bool true "/etc/hosts: localhost for IPv4 and IPv6";
+    tmp = optional bool true "/tmp, mode 1777";
+    shellLinks = optional bool true "/bin/sh (to bash, dash, ash or busybox) and /usr/bin/env when the image has a shell and env";
+    resolvConf = optional bool false "an empty /etc/resolv.conf with the host's mounted read-only on it";
+    cacert = optional (nullOr package) (pkgs.cacert or null)
+      "the CA bundle at the usual paths, and SSL_CERT_FILE, NIX_SSL_CERT_FILE; null for none";
+    uid = optional id 1000 "the id of a named user";
+    gid = optional id 1000 "the id of a named group";
     # A file's path names where it goes and nothing else: never outside the image (no ..),
     # never through another name for the same place (no ., //, trailing /).
     files = optional
       (attrsOf imagePath (record {
-        text = optional (nullOr string) null;
-        source = optional (nullOr package) null;
-        symlink = optional (nullOr nonEmptyString) null;
-        directory = optional bool false;
-        mode = optional (nullOr fileMode) null;
-        uid = optional id 0;
-        gid = optional id 0;
+        text = optional (nullOr string) null "the file's content";
+        source = optional (nullOr package) null "a file to copy (a path or a package)";
+        symlink = optional (nullOr nonEmptyString) null "a symlink's target";
+        directory = optional bool false "true: a directory";
+        mode = optional (nullOr fileMode) null "the mode, an octal string such as \"0640\"";
+        uid = optional id 0 "the owner's id";
+        gid = optional id 0 "the group's id";
       }))
-      { };
+      { }
+      "your files as data, by absolute path: each exactly one of text, source, symlink, directory = true";
   };
 
   # The build spec's `rootfs` part from checked arguments, and the store paths it adds
@@ -93,11 +98,42 @@ rec {
       roots = if args.cacert == null then [ ] else [ args.cacert ];
     };
 
-  # os and arch: each function's default comes from the first package's system.
-  platformArguments = types: with types; {
-    os = optional (nullOr string) null;
-    arch = optional (nullOr string) null;
+  # What every function takes besides the rootfs basics: the platform, in the format's
+  # names (`names`: "appc's" or "Go's"), and the packages that win a clash in the profile.
+  arguments = types: names: with types; rootfsArguments types // {
+    os = optional (nullOr string) null "the image's os (${names} names); default: the first package's system's";
+    arch = optional (nullOr string) null "the image's arch (${names} names); default: the first package's system's";
+    prefer = optional (listOf package) [ ]
+      "packages that win when several provide the same file of the profile (the first listed wins)";
   };
+
+  # The image's { os; arch; variant; } in `format`'s names ("appc" or "oci"): os and
+  # arch as given, else those of `system` (the first package's Nix system), checked
+  # against the format's table. The default variant (OCI's arm v6, v7) belongs to the
+  # default arch only. The system is read only for what is not given.
+  platform = types: format: system: args:
+    let
+      default = {
+        appc = platforms.appc system;
+        oci = let oci = platforms.oci system; in oci // { arch = oci.architecture; };
+      }.${format};
+      check = { appc = types.appcOsArch; oci = types.ociOsArch; }.${format};
+    in
+    check {
+      os = if args.os != null then args.os else default.os;
+      arch = if args.arch != null then args.arch else default.arch;
+    } // { variant = if args.arch == null then default.variant or null else null; };
+
+  # An image's version (an ACI's version label, an OCI image's tag): `given`, else the
+  # package's own version, else "latest".
+  version = given: package:
+    let own = (packageName package).version;
+    in if given != null then given else if own != "" then own else "latest";
+
+  # The checked arguments the format's own part of the spec (`image`) takes: all but the
+  # packages, prefer, the rootfs basics and the function's `others`; os and arch as checked.
+  image = args: others: platform:
+    removeAttrs args ([ "packages" "prefer" ] ++ rootfsArgumentNames ++ others) // { inherit (platform) os arch; };
 
   # Argument names of rootfsArguments, to remove from what goes to the image itself.
   rootfsArgumentNames = builtins.attrNames (rootfsArguments (import ./types.nix "nix2aci"));

@@ -4,11 +4,26 @@
 # `nix2aciPython`, the interpreter that runs the builder (see ./package-set.nix).
 { pkgs }:
 let
-  inherit (import ./builder.nix { inherit pkgs; }) runBuilder;
+  inherit (import ./builder.nix { inherit pkgs; }) runBuilder command;
   common = import ./common.nix { inherit pkgs; };
+  types = import ./types.nix "nix2aci";
+  functions = builtins.mapAttrs (_: file: import file { inherit pkgs runBuilder common; }) {
+    mkACI = ./mk-aci.nix;
+    buildContainer = ./build-container.nix;
+    buildOCIImage = ./oci-image.nix;
+  };
 in
-{
-  mkACI = import ./mk-aci.nix { inherit pkgs runBuilder common; };
-  buildContainer = import ./build-container.nix { inherit pkgs runBuilder common; };
-  buildOCIImage = import ./oci-image.nix { inherit pkgs runBuilder common; };
+builtins.mapAttrs (_: function: function.build) functions // {
+  # The command line (bin/nix2aci) with the package set's Python.
+  nix2aci = command;
+
+  # Each function's arguments with their documentation: { NAME = { doc; required; }; },
+  # and the rootfs basics every function takes. README's tables are checked against them.
+  arguments =
+    let
+      documented = record: builtins.mapAttrs (_: field: { inherit (field) doc; required = !(field ? default); }) record.fields;
+    in
+    builtins.mapAttrs (_: function: documented function.arguments) functions // {
+      rootfs = documented (types.record (common.rootfsArguments types));
+    };
 }

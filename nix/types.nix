@@ -147,11 +147,14 @@ rec {
         value;
   };
 
-  # An attribute set with known fields: { name = required type | optional type default; }.
-  # An unknown field is an error that lists the known ones.
-  required = type: { inherit type; };
-  optional = type: default: { inherit type default; };
+  # An attribute set with known fields, each with its documentation:
+  # { name = required type "what it is"; other = optional type default "what it does"; }.
+  # An unknown field is an error that lists the known ones. `fields` stays readable, so
+  # the documentation can be listed (nix/default.nix: lib.arguments).
+  required = type: doc: { inherit type doc; };
+  optional = type: default: doc: { inherit type default doc; };
   record = fields: {
+    inherit fields;
     description = "an attribute set with ${concatStringsSep ", " (attrNames fields)}";
     verify = path: value:
       let unknown = attrNames (removeAttrs value (attrNames fields));

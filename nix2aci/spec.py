@@ -28,8 +28,8 @@ class BuildSpec:
     ``packages`` make the profile at the image root; the image holds the closure
     of ``roots`` (the packages, and for OCI the store paths its command names).
     ``sign``, ``compression`` and ``compression_level`` have defaults for the
-    formats without them. ``python`` and ``source`` are the interpreter and the nix2aci source the
-    build runs with; the generated postprocess.sh runs them too.
+    formats without them. ``command`` is the ``.drv`` file of
+    nix2aci's command line, which the generated postprocess.sh runs.
 
     ``image`` holds the image's own arguments (name, version, exec, env, ...) as
     the user gave them to the Nix function, checked only for their types; the
@@ -49,8 +49,7 @@ class BuildSpec:
     compression_level: int | None
     closure: Closure
     out: str
-    python: str
-    source: str
+    command: str
 
     @classmethod
     def load(cls, environment: Mapping[str, str]) -> BuildSpec:
@@ -76,8 +75,7 @@ class BuildSpec:
                 compression_level=spec.get("compressionLevel"),
                 closure=Closure.from_registrations(graphs),
                 out=environment["out"],
-                python=spec["python"],
-                source=spec["source"],
+                command=spec["command"],
             )
         except OSError as error:
             raise Nix2AciError(f"cannot read the build spec: {error}") from None

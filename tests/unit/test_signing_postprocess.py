@@ -12,34 +12,69 @@ import pytest
 from nix2aci import postprocess
 from nix2aci.errors import Nix2AciError
 
-PYTHON = "/usr/bin/python3"
-SOURCE = "/nix/store/2rfj7bj8hp951pmw435vza57v8ylakvj-nix2aci-source"
+COMMAND = "/nix/store/2rfj7bj8hp951pmw435vza57v8ylakvj-nix2aci-0.1.0.drv"
 OUT = "/nix/store/j93fg04xgkkwiw6y1qvs0wjdxp9m55nq-aci-example-1.0"
 
 
-def test_the_script_runs_the_builds_interpreter_isolated_on_its_own_output():
-    text = postprocess.script_text(PYTHON, SOURCE, OUT, sign=True)
-    assert text == postprocess.script_text(PYTHON, SOURCE, OUT, sign=True)  # deterministic
+def fake_program(directory, name: str, body: str) -> None:
+    """An executable ``directory/name`` that runs the sh ``body``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(f"#!/bin/sh\n{body}\n")
+    (directory / name).chmod(0o755)
+
+
+def run_script(tmp_path, text: str, path: str) -> subprocess.CompletedProcess:
+    """Run the script ``text`` with arguments ``--force DIR`` and PATH ``path``."""
+    script = tmp_path / "postprocess.sh"
+    script.write_text(text)
+    script.chmod(0o755)
+    return subprocess.run([str(script), "--force", "DIR"], env={"PATH": path}, capture_output=True, text=True)
+
+
+def test_the_script_runs_the_command_the_build_names_on_its_own_output(tmp_path):
+    text = postprocess.script_text(COMMAND, OUT, sign=True)
+    assert text == postprocess.script_text(COMMAND, OUT, sign=True)  # deterministic
     assert text.startswith("#!/bin/sh\n")
-    assert text.endswith(
-        f"\nexec /usr/bin/python3 -I -B -c 'import sys; sys.path.insert(0, sys.argv[1]); "
-        f'from nix2aci.cli import main; sys.exit(main(sys.argv[2:]))\' {SOURCE} postprocess --build-output {OUT} "$@"\n'
-    )
-    unsigned = postprocess.script_text(PYTHON, SOURCE, OUT, sign=False)
-    assert unsigned.endswith(f' postprocess --build-output {OUT} --no-sign "$@"\n')
+    built = tmp_path / "built"
+    fake_program(built / "bin", "nix2aci", 'echo "built: $*"')
+    # nix-store --realise DRV prints the output; a nix2aci on PATH is not used then.
+    fake_program(tmp_path / "path", "nix-store", f'[ "$*" = "--realise {COMMAND}" ] && echo {built}')
+    fake_program(tmp_path / "path", "nix2aci", 'echo "from PATH: $*"')
+    result = run_script(tmp_path, text, f"{tmp_path / 'path'}:/usr/bin:/bin")
+    assert result.stdout == f"built: postprocess --build-output {OUT} --force DIR\n"
+    unsigned = postprocess.script_text(COMMAND, OUT, sign=False)
     assert "does not sign" in unsigned
+    assert run_script(tmp_path, unsigned, f"{tmp_path / 'path'}:/usr/bin:/bin").stdout == (
+        f"built: postprocess --build-output {OUT} --no-sign --force DIR\n"
+    )
+
+
+def test_without_the_built_command_the_script_runs_nix2aci_from_path_else_fails_in_one_line(tmp_path):
+    text = postprocess.script_text(COMMAND, OUT, sign=True)
+    # The .drv is gone (a garbage collection took it): nix-store fails.
+    fake_program(tmp_path / "path", "nix-store", "echo 'error: path is not valid' >&2; exit 1")
+    fake_program(tmp_path / "path", "nix2aci", 'echo "from PATH: $*"')
+    result = run_script(tmp_path, text, f"{tmp_path / 'path'}:/usr/bin:/bin")
+    assert result.stdout == f"from PATH: postprocess --build-output {OUT} --force DIR\n"
+    (tmp_path / "path" / "nix2aci").unlink()
+    result = run_script(tmp_path, text, f"{tmp_path / 'path'}:/usr/bin:/bin")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"postprocess.sh: error: cannot run nix2aci: nix-store --realise {COMMAND} failed and no nix2aci is on "
+        "PATH; install it: nix-env -f YOUR-NIX2ACI-CHECKOUT -iA nix2aci\n"
+    )
 
 
 def test_the_script_is_valid_sh_and_quotes_odd_paths(tmp_path):
-    text = postprocess.script_text("/opt/py thon/bin/python3", SOURCE, "/tmp/it's here", sign=True)
+    text = postprocess.script_text(COMMAND, "/tmp/it's here", sign=True)
     script = tmp_path / "postprocess.sh"
     script.write_text(text)
     subprocess.run(["sh", "-n", str(script)], check=True)
-    assert "'/opt/py thon/bin/python3'" in text and "'/tmp/it'\"'\"'s here'" in text
+    assert "'/tmp/it'\"'\"'s here'" in text
 
 
 def test_write_script_makes_it_executable(tmp_path):
-    spec = SimpleNamespace(python=PYTHON, source=SOURCE, out=str(tmp_path), sign=True)
+    spec = SimpleNamespace(command=COMMAND, out=str(tmp_path), sign=True)
     path = postprocess.write_script(spec, str(tmp_path))
     assert path == str(tmp_path / "postprocess.sh")
     assert os.stat(path).st_mode & 0o777 == 0o555

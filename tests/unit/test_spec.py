@@ -21,8 +21,7 @@ SPEC = {
     "prefer": [],
     "image": {"name": "a"},
     "rootfs": {},
-    "python": "/usr/bin/python3",
-    "source": "/nix/store/ssssssssssssssssssssssssssssssss-nix2aci-source",
+    "command": "/nix/store/ssssssssssssssssssssssssssssssss-nix2aci-0.1.0.drv",
 }
 
 
