@@ -447,13 +447,18 @@ def test_run_still_runs_a_valid_image(busybox, tmp_path, is_root):
 def test_run_opens_the_image_once(busybox, tmp_path, monkeypatch, is_root):
     require("runc")
     opened = []
-    real_open = open
 
-    def counting_open(path, *args, **kwargs):
-        if path == str(busybox):  # run() names the image as given; other opens pass fds and other paths
-            opened.append(path)
-        return real_open(path, *args, **kwargs)
+    def counting(real_open):
+        def counting_open(path, *args, **kwargs):
+            if path == str(busybox):  # run() names the image as given; other opens pass fds and other paths
+                opened.append(path)
+            return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", counting_open)
-    assert run_module.run(run_module.RunRequest(image=str(busybox), args=("-c", "true"))) == 0
+        return counting_open
+
+    # Opened by name either way: Python's open() or os.open() (run opens its image with inputs.open_input).
+    monkeypatch.setattr("builtins.open", counting(open))
+    monkeypatch.setattr(os, "open", counting(os.open))
+    request = run_module.RunRequest(image=str(busybox), args=("-c", "true"), insecure=frozenset({"image"}))
+    assert run_module.run(request) == 0
     assert len(opened) == 1
