@@ -1,0 +1,75 @@
+"""What an outsider's attack on issue 13's fixes found: each hostile input, its canary and its message.
+
+Images are hand-made with tarfile (tests/test_unpack.py's helpers) or the busybox
+image; `nix2aci run` runs them through the command line and runc, each run with a
+TMPDIR of its own (where the bundle goes), which must be empty afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import PATIENCE, REPO, UNSIGNED, nix_build, only_aci, require, run
+from test_unpack import entry, nix2aci_run, write_aci
+
+pytestmark = pytest.mark.slow
+
+# Deeper than Python's recursion limit (1000): shutil.rmtree recursed once per level and failed here.
+DEPTH = 1500
+
+
+@pytest.fixture(scope="module")
+def busybox() -> Path:
+    return only_aci(nix_build("busybox"))
+
+
+def test_an_app_that_makes_a_deep_tree_leaves_no_bundle_and_no_traceback(busybox, tmp_path, is_root):
+    make_deep_tree = f"i=0; while [ $i -lt {DEPTH} ]; do mkdir a && cd a || exit 9; i=$((i+1)); done; echo made"
+    result = nix2aci_run(busybox, tmp_path, "--", "-c", make_deep_tree)
+    assert (result.returncode, result.stdout) == (0, "made\n"), result.stderr
+    assert "Traceback" not in result.stderr and "warning" not in result.stderr
+
+
+def test_an_image_with_a_deep_tree_leaves_no_bundle_and_says_why_it_does_not_run(tmp_path, is_root):
+    image = write_aci(tmp_path / "deep.aci", [entry("rootfs/" + "/".join(["a"] * DEPTH), tarfile.DIRTYPE)])
+    with tarfile.open(image) as tar:  # the test's own check: the tree is as deep as intended
+        assert max(member.name.count("/") for member in tar.getmembers()) == DEPTH
+    result = nix2aci_run(image, tmp_path, "--exec", "/nothing")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+    assert "/nothing" in result.stderr.splitlines()[-1]
+
+
+def test_a_passwd_that_leads_to_a_fifo_in_a_volume_is_refused_at_once(tmp_path, is_root):
+    require("runc")
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    fifo = volume / "fifo"
+    os.mkfifo(fifo)
+    manifest = {
+        "acKind": "ImageManifest",
+        "acVersion": "0.8.11",
+        "name": "evil",
+        "app": {"exec": ["/bin/sh"], "user": "bob", "group": "0", "mountPoints": [{"name": "data", "path": "/data"}]},
+    }
+    members = [
+        entry("rootfs/data", tarfile.DIRTYPE, mode=0o755),
+        entry("rootfs/etc", tarfile.DIRTYPE, mode=0o755),
+        entry("rootfs/etc/passwd", tarfile.SYMTYPE, link="/data/fifo"),
+    ]
+    image = write_aci(tmp_path / "evil.aci", members, manifest=json.dumps(manifest).encode())
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    volume_flag = f"--volume=data,kind=host,source={volume}"
+    command = [sys.executable, "-m", "nix2aci", "run", UNSIGNED, volume_flag, str(image)]
+    result = run(command, check=False, env={**os.environ, "TMPDIR": str(bundles)}, cwd=REPO, timeout=PATIENCE)
+    assert result.returncode == 1
+    assert result.stderr == "nix2aci: error: the image's /etc/passwd is a FIFO, not a regular file\n"
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and sorted(volume.iterdir()) == [fifo]
+    assert list(bundles.iterdir()) == []
