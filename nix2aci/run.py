@@ -43,7 +43,7 @@ from typing import Any
 
 import attrs
 
-from . import inputs, signing, trust, unpack
+from . import atomic, inputs, signing, trust, unpack
 from .appc import ImageManifest, isolators
 from .errors import Nix2AciError
 from .oci import runtime
@@ -115,7 +115,10 @@ def read_mounts_file(path: str) -> list[Volume]:
     """The volumes of a ``.mounts`` file: ``--volume=...`` flags separated by white space.
 
     The file must be a regular UTF-8 file of at most ``MAX_MOUNTS_FILE`` bytes; it
-    is opened without blocking, so a FIFO is refused at once.
+    is opened without blocking, so a FIFO is refused at once. It comes beside the
+    image but is not signed: each volume must be one a build writes there, read-only
+    and a store path or /etc/resolv.conf (:func:`_built_mount_source`), never a host
+    directory an image could write or read.
     """
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -138,7 +141,19 @@ def read_mounts_file(path: str) -> list[Volume]:
     for word in words:
         if not word.startswith("--volume="):
             raise Nix2AciError(f"{path}: {word!r} is not a --volume=... flag")
-    return [Volume.parse(word.removeprefix("--volume=")) for word in words]
+    volumes = [Volume.parse(word.removeprefix("--volume=")) for word in words]
+    for volume in volumes:
+        if not volume.read_only or not _built_mount_source(volume.source):
+            raise Nix2AciError(
+                f"--mounts-file {path}: volume {volume.name!r} is not a read-only store path or /etc/resolv.conf,"
+                " as a build writes them (it travels unsigned beside the image): give other volumes with --volume"
+            )
+    return volumes
+
+
+def _built_mount_source(source: str) -> bool:
+    """Whether ``source`` is what a build's .mounts file names: a store path (links followed), or /etc/resolv.conf."""
+    return source == "/etc/resolv.conf" or atomic.in_nix_store(source)
 
 
 @attrs.frozen

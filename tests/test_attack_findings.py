@@ -12,9 +12,11 @@ import os
 import stat
 import sys
 import tarfile
+import uuid
 from pathlib import Path
 
 import pytest
+import test_run_config as run_config
 from conftest import PATIENCE, REPO, UNSIGNED, nix_build, only_aci, require, run
 from test_unpack import entry, nix2aci_run, write_aci
 
@@ -73,3 +75,37 @@ def test_a_passwd_that_leads_to_a_fifo_in_a_volume_is_refused_at_once(tmp_path, 
     assert result.stderr == "nix2aci: error: the image's /etc/passwd is a FIFO, not a regular file\n"
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and sorted(volume.iterdir()) == [fifo]
     assert list(bundles.iterdir()) == []
+
+
+def volume_source(tmp_path: Path, in_store: bool) -> Path:
+    """A directory holding a file ``secret``: in tmp_path, or a fresh path of the Nix store (``nix-store --add``)."""
+    source = tmp_path / f"host-{uuid.uuid4().hex}"  # a store path of its own each run
+    source.mkdir()
+    (source / "secret").write_text("host secret\n")
+    if not in_store:
+        return source
+    return Path(run([require("nix-store"), "--add", str(source)]).stdout.strip())
+
+
+@pytest.mark.parametrize("in_store, read_only", [(False, "false"), (False, "true"), (True, "false")])
+def test_a_mounts_file_gives_no_host_directory_to_read_or_write(tmp_path, in_store, read_only, is_root):
+    # A .mounts file travels unsigned beside the image: a hostile one named a host directory for the image's
+    # mountPoint, which the app then wrote (readOnly=false) or read (readOnly=true), or a store path to write.
+    require("runc")
+    image = run_config.build_image(
+        'exec = [ "/bin/sh" "-c" "cat /host/secret; echo planted > /host/canary" ];'
+        ' mounts.host = { path = "/host"; readOnly = false; };'
+    )
+    host = volume_source(tmp_path, in_store)
+    mounts = tmp_path / "evil.mounts"
+    mounts.write_text(f"--volume=host,kind=host,source={host},readOnly={read_only}\n")
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    result = run_config.nix2aci_run("--mounts-file", str(mounts), str(image), tmp=bundles)
+    assert result.stderr == (
+        f"nix2aci: error: --mounts-file {mounts}: volume 'host' is not a read-only store path or /etc/resolv.conf,"
+        " as a build writes them (it travels unsigned beside the image): give other volumes with --volume\n"
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert sorted(path.name for path in host.iterdir()) == ["secret"]
+    assert run_config.bundles_left(bundles) == []
