@@ -24,6 +24,7 @@ host's (:data:`NETWORKS`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import json
@@ -42,7 +43,7 @@ from typing import Any
 
 import attrs
 
-from . import inputs, signing, trust, unpack
+from . import atomic, inputs, signing, trust, unpack
 from .appc import ImageManifest, isolators
 from .errors import Nix2AciError
 from .oci import runtime
@@ -59,6 +60,8 @@ ASCII_DIGITS = re.compile(r"[0-9]+")
 MAX_ID = 2**32 - 1
 # A .mounts file holds one flag per store path of a closure: 1 MiB is far more than any needs.
 MAX_MOUNTS_FILE = 1 << 20
+# The image's /etc/passwd or /etc/group, read to find a user or group: 16 MiB holds some 100,000 lines of either.
+MAX_ID_DATABASE = 1 << 24
 # --insecure-options values (rkt's names) and what each allows; "all" is every one.
 INSECURE_OPTIONS = {
     "image": "run an image without checking its signature",
@@ -112,7 +115,10 @@ def read_mounts_file(path: str) -> list[Volume]:
     """The volumes of a ``.mounts`` file: ``--volume=...`` flags separated by white space.
 
     The file must be a regular UTF-8 file of at most ``MAX_MOUNTS_FILE`` bytes; it
-    is opened without blocking, so a FIFO is refused at once.
+    is opened without blocking, so a FIFO is refused at once. It comes beside the
+    image but is not signed: each volume must be one a build writes there, read-only
+    and a store path or /etc/resolv.conf (:func:`_built_mount_source`), never a host
+    directory an image could write or read.
     """
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -135,7 +141,19 @@ def read_mounts_file(path: str) -> list[Volume]:
     for word in words:
         if not word.startswith("--volume="):
             raise Nix2AciError(f"{path}: {word!r} is not a --volume=... flag")
-    return [Volume.parse(word.removeprefix("--volume=")) for word in words]
+    volumes = [Volume.parse(word.removeprefix("--volume=")) for word in words]
+    for volume in volumes:
+        if not volume.read_only or not _built_mount_source(volume.source):
+            raise Nix2AciError(
+                f"--mounts-file {path}: volume {volume.name!r} is not a read-only store path or /etc/resolv.conf,"
+                " as a build writes them (it travels unsigned beside the image): give other volumes with --volume"
+            )
+    return volumes
+
+
+def _built_mount_source(source: str) -> bool:
+    """Whether ``source`` is what a build's .mounts file names: a store path (links followed), or /etc/resolv.conf."""
+    return source == "/etc/resolv.conf" or atomic.in_nix_store(source)
 
 
 @attrs.frozen
@@ -214,11 +232,21 @@ class Container:
         raise Nix2AciError(f"app user/group {value!r} is not in the image's {database}")
 
     def _lines(self, database: str) -> Iterator[str]:
+        """The lines of ``database`` as the app sees it (none when it does not exist).
+
+        A symlink may lead it into a volume: it is opened without blocking, and must
+        be a regular file of at most ``MAX_ID_DATABASE`` bytes (a FIFO there would block the run forever).
+        """
         try:
-            with open(self.resolve(database), encoding="utf-8", errors="replace") as file:
-                yield from file.read().splitlines()
-        except OSError:
-            return
+            with inputs.open_input(self.resolve(database), f"the image's {database}") as file:
+                data = file.read(MAX_ID_DATABASE + 1)
+        except inputs.InputError as error:
+            if error.missing:
+                return
+            raise Nix2AciError(f"the image's {database} {error.reason}") from None
+        if len(data) > MAX_ID_DATABASE:
+            raise Nix2AciError(f"the image's {database} is larger than {MAX_ID_DATABASE} bytes")
+        yield from data.decode("utf-8", "replace").splitlines()
 
 
 def _checked_id(digits: str, what: str) -> int:
@@ -501,6 +529,25 @@ def _check_trusted(trusted: trust.TrustedSignature, unpacked: unpack.Unpacked, i
         )
 
 
+@contextlib.contextmanager
+def _private_bundle() -> Iterator[str]:
+    """A new private directory (mode 0700) for the bundle; removed on leaving, however deep the tree in it.
+
+    An image's names reach 2,047 levels and the app may make any depth: shutil.rmtree
+    recurses and holds a descriptor per level (RecursionError, EMFILE: a traceback
+    and the bundle left behind), GNU rm walks any depth, never following a link or
+    crossing into another file system. A bundle rm cannot remove is named in a warning.
+    """
+    bundle = tempfile.mkdtemp(prefix="nix2aci-run-")
+    try:
+        yield bundle
+    finally:
+        removal = subprocess.run(["rm", "-rf", "--one-file-system", "--", bundle], capture_output=True, check=False)
+        if removal.returncode != 0:
+            why = removal.stderr.decode("utf-8", "replace").strip().splitlines() or [f"rm exited {removal.returncode}"]
+            print(f"nix2aci run: warning: the bundle {bundle} is not removed: {why[0]}", file=sys.stderr)
+
+
 @_stopping_on_signals
 def run(request: RunRequest) -> int:
     """Run the app of ``request.image``; return its exit status."""
@@ -508,7 +555,7 @@ def run(request: RunRequest) -> int:
         raise Nix2AciError("runc is not installed (./scripts/setup installs it)")
     # The one opening of the image, closed by the with below; a FIFO or directory is refused at once.
     image = inputs.open_input(request.image, "image")
-    with image, tempfile.TemporaryDirectory(prefix="nix2aci-run-") as bundle:
+    with image, _private_bundle() as bundle:
         trusted = None
         if "image" not in request.insecure:
             # Before anything is unpacked: only a trusted signer's bytes reach the extractor.

@@ -55,10 +55,15 @@ def entry(
     return info, data
 
 
-def write_aci(path: Path, members: list[tuple[tarfile.TarInfo, bytes]], tar_format: int = tarfile.PAX_FORMAT) -> Path:
-    """An ACI at ``path``: manifest, rootfs, then ``members``."""
+def write_aci(
+    path: Path,
+    members: list[tuple[tarfile.TarInfo, bytes]],
+    tar_format: int = tarfile.PAX_FORMAT,
+    manifest: bytes = MANIFEST,
+) -> Path:
+    """An ACI at ``path``: ``manifest``, rootfs, then ``members``."""
     with tarfile.open(path, "w", format=tar_format) as tar:
-        for info, data in [entry("manifest", data=MANIFEST), entry("rootfs", tarfile.DIRTYPE, mode=0o755), *members]:
+        for info, data in [entry("manifest", data=manifest), entry("rootfs", tarfile.DIRTYPE, mode=0o755), *members]:
             tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
     return path
 
