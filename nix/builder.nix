@@ -29,7 +29,7 @@ in
     system = pkgs.system;
     builder = pkgs.nix2aciPython;
     # -I: isolated mode, so nothing from the build environment changes Python's behaviour.
-    args = [ "-I" "-B" "-c" "import sys; sys.path.insert(0, sys.argv[1]); from nix2aci.build import main; sys.exit(main())" source ];
+    args = [ "-I" "-B" "-c" "import sys; sys.path.insert(0, sys.argv[1]); from nix2aci.build.main import main; sys.exit(main())" source ];
     # The build spec: one JSON file in the build directory, named by $nix2aciSpecPath.
     nix2aciSpec = builtins.toJSON buildSpec;
     passAsFile = [ "nix2aciSpec" ];

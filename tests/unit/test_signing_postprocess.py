@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from nix2aci import postprocess
+from nix2aci.build import postprocess_script
 from nix2aci.errors import Nix2AciError
+from nix2aci.signing import postprocess
 
 PYTHON = "/usr/bin/python3"
 SOURCE = "/nix/store/2rfj7bj8hp951pmw435vza57v8ylakvj-nix2aci-source"
@@ -18,20 +19,21 @@ OUT = "/nix/store/j93fg04xgkkwiw6y1qvs0wjdxp9m55nq-aci-example-1.0"
 
 
 def test_the_script_runs_the_builds_interpreter_isolated_on_its_own_output():
-    text = postprocess.script_text(PYTHON, SOURCE, OUT, sign=True)
-    assert text == postprocess.script_text(PYTHON, SOURCE, OUT, sign=True)  # deterministic
+    text = postprocess_script.script_text(PYTHON, SOURCE, OUT, sign=True)
+    assert text == postprocess_script.script_text(PYTHON, SOURCE, OUT, sign=True)  # deterministic
     assert text.startswith("#!/bin/sh\n")
     assert text.endswith(
         f"\nexec /usr/bin/python3 -I -B -c 'import sys; sys.path.insert(0, sys.argv[1]); "
-        f'from nix2aci.cli import main; sys.exit(main(sys.argv[2:]))\' {SOURCE} postprocess --build-output {OUT} "$@"\n'
+        f"from nix2aci.commands import main; sys.exit(main(sys.argv[2:]))' "
+        f'{SOURCE} postprocess --build-output {OUT} "$@"\n'
     )
-    unsigned = postprocess.script_text(PYTHON, SOURCE, OUT, sign=False)
+    unsigned = postprocess_script.script_text(PYTHON, SOURCE, OUT, sign=False)
     assert unsigned.endswith(f' postprocess --build-output {OUT} --no-sign "$@"\n')
     assert "does not sign" in unsigned
 
 
 def test_the_script_is_valid_sh_and_quotes_odd_paths(tmp_path):
-    text = postprocess.script_text("/opt/py thon/bin/python3", SOURCE, "/tmp/it's here", sign=True)
+    text = postprocess_script.script_text("/opt/py thon/bin/python3", SOURCE, "/tmp/it's here", sign=True)
     script = tmp_path / "postprocess.sh"
     script.write_text(text)
     subprocess.run(["sh", "-n", str(script)], check=True)
@@ -40,7 +42,7 @@ def test_the_script_is_valid_sh_and_quotes_odd_paths(tmp_path):
 
 def test_write_script_makes_it_executable(tmp_path):
     spec = SimpleNamespace(python=PYTHON, source=SOURCE, out=str(tmp_path), sign=True)
-    path = postprocess.write_script(spec, str(tmp_path))
+    path = postprocess_script.write_script(spec, str(tmp_path))
     assert path == str(tmp_path / "postprocess.sh")
     assert os.stat(path).st_mode & 0o777 == 0o555
     assert f"postprocess --build-output {tmp_path} " in (tmp_path / "postprocess.sh").read_text()

@@ -23,9 +23,9 @@ import json
 import os
 import sys
 
-from . import build_thin, inputs, inspect, run, validate
-from .appc.isolators import CAPABILITIES
-from .errors import Nix2AciError
+from .. import build_thin, inputs, inspect, run, validate
+from ..appc.isolators import CAPABILITIES
+from ..errors import Nix2AciError
 
 
 class UsageError(Nix2AciError):
@@ -142,7 +142,7 @@ def _inspect(options: argparse.Namespace) -> int:
 
 def _sign(options: argparse.Namespace) -> int:
     """Sign IMAGE.aci with the dedicated key into IMAGE.aci.asc, then verify it with the public key."""
-    from . import signing
+    from ..signing import openpgp as signing
 
     gpg, key = signing.find_key(wanted=options.key)
     signer = signing.sign_and_verify(gpg, key, options.image)
@@ -152,7 +152,7 @@ def _sign(options: argparse.Namespace) -> int:
 
 def _verify(options: argparse.Namespace) -> int:
     """Verify IMAGE.aci.asc with only a public keyring; name the signer."""
-    from . import signing
+    from ..signing import openpgp as signing
 
     keyring = options.keyring or os.path.join(signing.default_home(), signing.PUBLIC_KEY_FILE)
     if not options.keyring and not os.path.isfile(keyring):
@@ -164,7 +164,7 @@ def _verify(options: argparse.Namespace) -> int:
 
 def _prepare_signing_key(options: argparse.Namespace) -> int:
     """Create the dedicated signing key (scripts/prepare-signing-key); print how to trust it."""
-    from . import signing
+    from ..signing import openpgp as signing
 
     home = os.path.abspath(options.home) if options.home else signing.default_home()
     key, public, retired = signing.prepare_key(
@@ -188,14 +188,14 @@ def _prepare_signing_key(options: argparse.Namespace) -> int:
 
 def _postprocess(options: argparse.Namespace) -> int:
     """Link, GC-root, sign and verify a build output's images (what postprocess.sh runs)."""
-    from . import postprocess
+    from ..signing import postprocess
 
     return postprocess.main(options.store_output, options.outdir, sign=options.sign, force=options.force)
 
 
 def _trust(options: argparse.Namespace) -> int:
     """Store the keys of PUBKEYS as trusted for a prefix or every image; show what was trusted, and where."""
-    from . import trust
+    from ..signing import trust
 
     store = trust.store_to_write(options.system)
     for pubkeys in options.pubkeys:
