@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from nix2aci import commands, run
+from nix2aci import run
 from nix2aci.appc import ImageManifest, isolators
 from nix2aci.appc.isolators import MAX_CPU_MILLICORES
-from nix2aci.errors import Nix2AciError
+from nix2aci.commands import run as run_command
+from nix2aci.errors import Nix2AciError, UsageError
 from nix2aci.oci import runtime
 
 
@@ -249,11 +250,10 @@ def test_a_volume_source_is_a_path(text):
 
 
 def test_insecure_options_and_capability_flags():
-    assert commands._insecure_options(["image", "seccomp,capabilities"]) == {"image", "seccomp", "capabilities"}
-    assert commands._insecure_options(["all"]) == set(run.INSECURE_OPTIONS)
-    allowed = r"\(allowed: image, capabilities, seccomp, all\)"
-    with pytest.raises(commands.UsageError, match=rf"unknown value 'caps' {allowed}"):
-        commands._insecure_options(["image,caps"])
-    assert commands._capability_list("--caps-retain", "CAP_KILL,CAP_CHOWN") == ("CAP_KILL", "CAP_CHOWN")
-    with pytest.raises(commands.UsageError, match="'CAP_SYS_EVERYTHING' is not a Linux capability name"):
-        commands._capability_list("--caps-remove", "CAP_SYS_EVERYTHING")
+    assert run_command._insecure_options(["image", "seccomp,capabilities"]) == {"image", "seccomp", "capabilities"}
+    assert run_command._insecure_options(["all"]) == set(run.INSECURE_OPTIONS)
+    with pytest.raises(UsageError, match=r"unknown value 'caps' \(allowed: image, capabilities, seccomp, all\)"):
+        run_command._insecure_options(["image,caps"])
+    assert run_command._capability_list("--caps-retain", "CAP_KILL,CAP_CHOWN") == ("CAP_KILL", "CAP_CHOWN")
+    with pytest.raises(UsageError, match="'CAP_SYS_EVERYTHING' is not a Linux capability name"):
+        run_command._capability_list("--caps-remove", "CAP_SYS_EVERYTHING")
