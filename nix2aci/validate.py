@@ -8,7 +8,7 @@ Every check is the one the builders run on what they write.
 
 Whatever the input, a check ends in a verdict, in bounded time per byte and in
 bounded memory: inputs are read forward once with size limits (see
-:mod:`nix2aci.aci`), and what is beyond a limit is "not checked", never a guess.
+:mod:`nix2aci.aci.members`), and what is beyond a limit is "not checked", never a guess.
 """
 
 from __future__ import annotations
