@@ -42,7 +42,7 @@ let
     script = ''
       #!/bin/sh
       exec ${builtins.concatStringsSep " " (map (word: "'${word}'")
-        (python "from nix2aci.cli import main; sys.exit(main(sys.argv[2:]))"))} "$@"
+        (python "from nix2aci.commands import main; sys.exit(main(sys.argv[2:]))"))} "$@"
     '';
     preferLocalBuild = true;
     allowSubstitutes = false;
@@ -66,7 +66,7 @@ in
     inherit name;
     system = pkgs.system;
     builder = pkgs.nix2aciPython;
-    args = builtins.tail (python "from nix2aci.build import main; sys.exit(main())");
+    args = builtins.tail (python "from nix2aci.build.main import main; sys.exit(main())");
     # The command is built with the image, so postprocess.sh finds it built.
     nix2aciCommand = command;
     # The build spec: one JSON file in the build directory, named by $nix2aciSpecPath.

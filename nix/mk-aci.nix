@@ -2,7 +2,7 @@
 #
 # This file turns the user's arguments into the build spec; it checks only what
 # must fail at evaluation time (types, names, os/arch). The manifest is made and
-# validated by the Python builder (nix2aci/aci.py).
+# validated by the Python builder (nix2aci/aci/build.py).
 { pkgs, runBuilder, common }:
 let
   types = import ./types.nix "mkACI";

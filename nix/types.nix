@@ -14,7 +14,7 @@ let
   manifestSchema = builtins.fromJSON (builtins.readFile ../nix2aci/appc/image-manifest.schema.json);
   validOSArch = builtins.fromJSON (builtins.readFile ../nix2aci/appc/os-arch.json);
   goPlatforms = builtins.fromJSON (builtins.readFile ../nix2aci/oci/go-platforms.json);
-  # What becomes file names and lines of files: the builder checks the same (nix2aci/basics.py).
+  # What becomes file names and lines of files: the builder checks the same (nix2aci/build/basics.py).
   argumentSchema = builtins.fromJSON (builtins.readFile ../nix2aci/arguments.schema.json);
 
   # Strings are shown as JSON, so that a newline in one cannot break the message's line.

@@ -4,7 +4,7 @@ Input: an image name, the name of the program to run, and attribute names of
 packages in the active package set (``pkgs`` of a nix2aci ``default.nix``).
 Output: ``OUTDIR/NAME.aci`` and ``OUTDIR/NAME.mounts``, links into the build
 output, which ``OUTDIR/.NAME-result`` (made by ``nix-build -o``) keeps from the
-garbage collector. It replaces only what it made (:mod:`nix2aci.atomic`):
+garbage collector. It replaces only what it made (:mod:`nix2aci.signing.atomic`):
 anything else at those names is the user's, replaced with ``--force`` only.
 """
 
@@ -17,8 +17,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from . import atomic
 from .errors import Nix2AciError
+from .signing import atomic
 
 # The thin image of the named packages, running /bin/BINARY or /sbin/BINARY.
 EXPRESSION = """

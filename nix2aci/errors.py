@@ -21,3 +21,7 @@ class SpecError(Nix2AciError):
 
 class NotChecked(Nix2AciError):
     """An input that could not be checked: neither valid nor invalid (an encrypted image, say)."""
+
+
+class UsageError(Nix2AciError):
+    """The command line names something that cannot be used (exit status 2, like argparse's errors)."""

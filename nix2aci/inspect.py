@@ -3,7 +3,7 @@
 Input: the path of an ACI. Output: a JSON-able summary with the manifest, the
 image ID (sha512 of the uncompressed tar), both sizes and the file count. The
 file is opened once (:func:`nix2aci.inputs.open_input`) and read once, by the
-checks of ``nix2aci validate`` (:func:`nix2aci.aci.read_aci`, bounded in memory),
+checks of ``nix2aci validate`` (:func:`nix2aci.aci.members.read_aci`, bounded in memory),
 which hash and count as they go.
 """
 
@@ -15,7 +15,8 @@ import tarfile
 from collections.abc import Iterator
 from typing import Any
 
-from . import aci, inputs
+from . import inputs
+from .aci.members import clean_name, validate_archive
 from .errors import Nix2AciError, NotChecked
 
 
@@ -43,7 +44,7 @@ class _Tally:
     def on_member(self, member: tarfile.TarInfo) -> None:
         """Count a member, and a regular file of the rootfs."""
         self.entries += 1
-        self.files += member.isreg() and aci.clean_name(member.name).startswith("rootfs/")
+        self.files += member.isreg() and clean_name(member.name).startswith("rootfs/")
 
     def finish(self) -> None:
         """Hash what follows the tar's end (a plain tar's padding): the image ID covers the whole uncompressed file."""
@@ -60,7 +61,7 @@ def inspect(path: str) -> dict[str, Any]:
     tally = _Tally()
     with inputs.open_input(path, "image") as file:
         try:
-            manifest, problems = aci.validate_archive(
+            manifest, problems = validate_archive(
                 path, file, pieces_through=tally.pieces_through, on_member=tally.on_member
             )
             if problems:

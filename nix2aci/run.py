@@ -43,10 +43,12 @@ from typing import Any
 
 import attrs
 
-from . import atomic, inputs, signing, trust, unpack
+from . import inputs
+from .aci import unpack
 from .appc import ImageManifest, isolators
 from .errors import Nix2AciError
 from .oci import runtime
+from .signing import atomic, openpgp, trust
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_SYMLINKS = 40
@@ -559,7 +561,7 @@ def run(request: RunRequest) -> int:
         trusted = None
         if "image" not in request.insecure:
             # Before anything is unpacked: only a trusted signer's bytes reach the extractor.
-            trusted = trust.verify_trusted(image, signing.signature_path(request.image))
+            trusted = trust.verify_trusted(image, openpgp.signature_path(request.image))
             image.seek(0)
         # Each member is judged as it is unpacked: what was checked is what runs.
         unpacked = unpack.unpack_image(image, request.image, bundle, allow_setuid=request.allow_setuid)

@@ -8,7 +8,7 @@ Every check is the one the builders run on what they write.
 
 Whatever the input, a check ends in a verdict, in bounded time per byte and in
 bounded memory: inputs are read forward once with size limits (see
-:mod:`nix2aci.aci`), and what is beyond a limit is "not checked", never a guess.
+:mod:`nix2aci.aci.members`), and what is beyond a limit is "not checked", never a guess.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from typing import Any, BinaryIO
 
 import attrs
 
-from . import aci, inputs, unarchive
+from . import inputs
+from .aci.members import MAX_MANIFEST_SIZE, read_aci
 from .appc import ImageManifest
+from .archive.read import is_tar_header
 from .errors import NotChecked, SpecError
 from .oci import layout, runtime
 from .schema import join_path, parse_json, prefixed, show
@@ -62,7 +64,7 @@ def detect_file(head: bytes) -> str:
     space) like a JSON object or array and not with a tar header, else an ACI.
     """
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-    return "manifest" if text[:1] in (b"{", b"[") and not unarchive.is_tar_header(head) else "aci"
+    return "manifest" if text[:1] in (b"{", b"[") and not is_tar_header(head) else "aci"
 
 
 def _is_encrypted(head: bytes) -> bool:
@@ -79,13 +81,13 @@ def _is_encrypted(head: bytes) -> bool:
 
 
 def _read_json(file: BinaryIO) -> tuple[Any, list[str]]:
-    """The JSON value of an opened file of at most ``aci.MAX_MANIFEST_SIZE`` bytes, and its warnings.
+    """The JSON value of an opened file of at most ``MAX_MANIFEST_SIZE`` bytes, and its warnings.
 
     Raises SpecError (field "") for what is not JSON, NotChecked for a bigger file.
     """
-    data = file.read(aci.MAX_MANIFEST_SIZE + 1)
-    if len(data) > aci.MAX_MANIFEST_SIZE:
-        raise NotChecked(f"it is over {aci.MAX_MANIFEST_SIZE} bytes, more than nix2aci reads")
+    data = file.read(MAX_MANIFEST_SIZE + 1)
+    if len(data) > MAX_MANIFEST_SIZE:
+        raise NotChecked(f"it is over {MAX_MANIFEST_SIZE} bytes, more than nix2aci reads")
     parsed = parse_json(data)
     return parsed.value, list(parsed.warnings)
 
@@ -116,9 +118,9 @@ def _manifest_findings(document: Any, prefix: str) -> tuple[list[SpecError], lis
 def _check_aci(path: str, file: BinaryIO) -> tuple[list[SpecError], list[str]]:
     """An ACI file (opened): the archive rules (spec/aci.md) and its manifest."""
     head = file.read(tarfile.BLOCKSIZE)
-    if _is_encrypted(head) and not unarchive.is_tar_header(head):
+    if _is_encrypted(head) and not is_tar_header(head):
         raise NotChecked("it is PGP-encrypted, which the spec allows; decrypt it to check it")
-    reading = aci.read_aci(path, file)
+    reading = read_aci(path, file)
     if reading.document is None:
         return list(reading.problems), list(reading.warnings)
     problems, warnings = _manifest_findings(reading.document, "manifest")

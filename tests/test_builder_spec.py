@@ -47,7 +47,7 @@ def build(directory: Path, spec: dict, closures: list[str]) -> subprocess.Comple
     for index, text in enumerate(closures):
         (directory / f"closure-{index}").write_text(text)
     environment = {"nix2aciSpecPath": str(directory / ".attr-spec"), "NIX_BUILD_TOP": str(directory)}
-    command = [sys.executable, "-B", "-c", "import sys; from nix2aci.build import main; sys.exit(main())"]
+    command = [sys.executable, "-B", "-c", "import sys; from nix2aci.build.main import main; sys.exit(main())"]
     return subprocess.run(
         command, env={**environment, "out": str(directory / "out")}, cwd=REPO, capture_output=True, text=True
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import nix_build_expression, only_aci, require, run
 
-from nix2aci.pgzip import BLOCK_SIZE
+from nix2aci.archive.pgzip import BLOCK_SIZE
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,8 @@ import pytest
 from conftest import PATIENCE, REPO, nix_build, nix_build_expression, only_aci, require, run
 
 from nix2aci import run as run_module
-from nix2aci import trust
 from nix2aci.errors import Nix2AciError
+from nix2aci.signing import trust
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import NIX_OPTIONS, REPO, nix_build, nix_build_expression, only_aci, require, run
 
-from nix2aci import signing
 from nix2aci.errors import Nix2AciError
+from nix2aci.signing import openpgp
 
 pytestmark = pytest.mark.slow
 
@@ -386,7 +386,7 @@ def replace(source, destination):
         os.kill(os.getpid(), signal.SIGKILL)
     return real_replace(source, destination)
 os.replace = replace
-from nix2aci.cli import main
+from nix2aci.commands import main
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -616,12 +616,12 @@ def test_verify_refuses_expired_revoked_text_mode_attached_and_double_signatures
 def test_verify_hashes_exactly_the_bytes_it_checked(odd_signatures):
     # The digest run uses to pin what it unpacks: the SHA-512 of every byte fed to gpg.
     data = odd_signatures["image"].read_bytes()
-    with signing.public_keyring(odd_signatures["pubkeys"].read_bytes()) as home:
-        signer, digest = signing.verify_stream(home, io.BytesIO(data), odd_signatures["good"].read_bytes())
+    with openpgp.public_keyring(odd_signatures["pubkeys"].read_bytes()) as home:
+        signer, digest = openpgp.verify_stream(home, io.BytesIO(data), odd_signatures["good"].read_bytes())
         assert digest == hashlib.sha512(data).hexdigest()
         assert signer.name == "good <good@example.invalid>" and len(signer.fingerprint) == 40
         with pytest.raises(Nix2AciError, match="BAD signature"):
-            signing.verify_stream(home, io.BytesIO(data[:-1]), odd_signatures["good"].read_bytes())
+            openpgp.verify_stream(home, io.BytesIO(data[:-1]), odd_signatures["good"].read_bytes())
 
 
 def test_a_new_signature_is_verified_before_it_replaces_the_old_one(busybox, short_dir, tmp_path):

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, require, run
 
-from nix2aci import trust
 from nix2aci.errors import Nix2AciError
+from nix2aci.signing import trust
 
 HOW = "nix2aci trust --prefix NAME PUBKEYS"
 SKIP = "--insecure-options=image"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, UNSIGNED, nix_build, only_aci, require, run
 
-from nix2aci import unpack
+from nix2aci.aci import unpack
 from nix2aci.errors import Nix2AciError
 
 MANIFEST = json.dumps(

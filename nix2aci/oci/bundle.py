@@ -1,6 +1,6 @@
 """The OCI runtime bundle format: ``config.json`` and ``rootfs/``, written into ``$out``.
 
-Input: a :class:`~nix2aci.spec.BuildSpec` of format ``oci-bundle`` (from
+Input: a :class:`~nix2aci.build.spec.BuildSpec` of format ``oci-bundle`` (from
 ``lib.buildContainer``). Output: ``$out/config.json``, validated by
 :func:`nix2aci.oci.runtime.problems`, and ``$out/rootfs``: the closure under
 /nix/store (thin: an empty mount point for each store path, bound read-only from
@@ -17,10 +17,10 @@ import shutil
 from collections.abc import Iterable
 from typing import Any
 
-from .. import basics, plan, tree
+from ..build import basics, plan, tree
+from ..build.spec import BuildSpec
 from ..errors import Nix2AciError
 from ..schema import show
-from ..spec import BuildSpec
 from . import runtime
 
 

@@ -1,6 +1,6 @@
 """The OCI image layout format (image-spec v1.0.2): made, and checked.
 
-:func:`build` turns a :class:`~nix2aci.spec.BuildSpec` of format ``oci-layout``
+:func:`build` turns a :class:`~nix2aci.build.spec.BuildSpec` of format ``oci-layout``
 (from ``lib.buildOCIImage``) into ``$out/oci-layout``, ``$out/index.json`` and
 ``$out/blobs/sha256/``: one deterministic layer of the closure and profile, its
 config and its manifest, tagged in the index. :func:`problems` checks a layout
@@ -19,11 +19,13 @@ from typing import Any, BinaryIO
 
 import attrs
 
-from .. import basics, inputs, plan, tree, unarchive
-from ..archive import write_archive
+from .. import inputs
+from ..archive.read import uncompressed_pieces
+from ..archive.write import write_archive
+from ..build import basics, plan, tree
+from ..build.spec import BuildSpec
 from ..errors import NotChecked, SpecError
 from ..schema import Schema, load_json, parse_json, prefixed, show
-from ..spec import BuildSpec
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -197,7 +199,7 @@ def _read_blob(file: BinaryIO, algorithm: str, purpose: str) -> _Blob:
         return _Blob(len(data), digest and digest.hexdigest(), data=data)
     hashing, uncompressed = _HashingFile(file, digest), hashlib.sha256()
     try:
-        for piece in unarchive.uncompressed_pieces(hashing):
+        for piece in uncompressed_pieces(hashing):
             uncompressed.update(piece)
     except SpecError as error:
         while hashing.read(1 << 20):  # the digest still covers the whole blob

@@ -11,8 +11,8 @@ import tarfile
 
 import pytest
 
-from nix2aci import plan
-from nix2aci.archive import write_archive
+from nix2aci.archive.write import write_archive
+from nix2aci.build import plan
 
 DECOMPRESS = {"gzip": gzip.decompress, "xz": lzma.decompress, "bzip2": bz2.decompress, "none": bytes}
 

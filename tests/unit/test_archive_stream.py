@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nix2aci import plan
-from nix2aci.archive import _READ_SIZE, _tar_header, _tar_info, write_archive
+from nix2aci.archive.write import _READ_SIZE, _tar_header, _tar_info, write_archive
+from nix2aci.build import plan
 from nix2aci.errors import Nix2AciError
 
 

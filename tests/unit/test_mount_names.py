@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nix2aci.aci import store_mount_names
+from nix2aci.aci.build import store_mount_names
 from nix2aci.errors import SpecError
 
 GLIBC = "/nix/store/gxqsfdawjy7slkf4kvcspx8yyhifkxry-glibc-2.36"

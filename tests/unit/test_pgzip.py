@@ -13,8 +13,8 @@ import zlib
 import pytest
 from conftest import require
 
-from nix2aci import pgzip
-from nix2aci.pgzip import BLOCK_SIZE, WINDOW, ParallelGzipWriter
+from nix2aci.archive import pgzip
+from nix2aci.archive.pgzip import BLOCK_SIZE, WINDOW, ParallelGzipWriter
 
 SMALL_BLOCK = WINDOW
 

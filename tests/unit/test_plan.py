@@ -8,7 +8,7 @@ import re
 import attrs
 import pytest
 
-from nix2aci import plan
+from nix2aci.build import plan
 from nix2aci.errors import Nix2AciError
 from nix2aci.oci import bundle
 

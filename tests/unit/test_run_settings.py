@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from nix2aci import cli, run
+from nix2aci import run
 from nix2aci.appc import ImageManifest, isolators
 from nix2aci.appc.isolators import MAX_CPU_MILLICORES
-from nix2aci.errors import Nix2AciError
+from nix2aci.commands import run as run_command
+from nix2aci.errors import Nix2AciError, UsageError
 from nix2aci.oci import runtime
 
 
@@ -249,10 +250,10 @@ def test_a_volume_source_is_a_path(text):
 
 
 def test_insecure_options_and_capability_flags():
-    assert cli._insecure_options(["image", "seccomp,capabilities"]) == {"image", "seccomp", "capabilities"}
-    assert cli._insecure_options(["all"]) == set(run.INSECURE_OPTIONS)
-    with pytest.raises(cli.UsageError, match=r"unknown value 'caps' \(allowed: image, capabilities, seccomp, all\)"):
-        cli._insecure_options(["image,caps"])
-    assert cli._capability_list("--caps-retain", "CAP_KILL,CAP_CHOWN") == ("CAP_KILL", "CAP_CHOWN")
-    with pytest.raises(cli.UsageError, match="'CAP_SYS_EVERYTHING' is not a Linux capability name"):
-        cli._capability_list("--caps-remove", "CAP_SYS_EVERYTHING")
+    assert run_command._insecure_options(["image", "seccomp,capabilities"]) == {"image", "seccomp", "capabilities"}
+    assert run_command._insecure_options(["all"]) == set(run.INSECURE_OPTIONS)
+    with pytest.raises(UsageError, match=r"unknown value 'caps' \(allowed: image, capabilities, seccomp, all\)"):
+        run_command._insecure_options(["image,caps"])
+    assert run_command._capability_list("--caps-retain", "CAP_KILL,CAP_CHOWN") == ("CAP_KILL", "CAP_CHOWN")
+    with pytest.raises(UsageError, match="'CAP_SYS_EVERYTHING' is not a Linux capability name"):
+        run_command._capability_list("--caps-remove", "CAP_SYS_EVERYTHING")

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from nix2aci import atomic
 from nix2aci.errors import Nix2AciError
+from nix2aci.signing import atomic
 
 
 def entries(directory) -> list[str]:

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from nix2aci import postprocess
+from nix2aci.build import postprocess_script
 from nix2aci.errors import Nix2AciError
+from nix2aci.signing import postprocess
 
 COMMAND = "/nix/store/2rfj7bj8hp951pmw435vza57v8ylakvj-nix2aci-0.1.0.drv"
 OUT = "/nix/store/j93fg04xgkkwiw6y1qvs0wjdxp9m55nq-aci-example-1.0"
@@ -32,8 +33,8 @@ def run_script(tmp_path, text: str, path: str) -> subprocess.CompletedProcess:
 
 
 def test_the_script_runs_the_command_the_build_names_on_its_own_output(tmp_path):
-    text = postprocess.script_text(COMMAND, OUT, sign=True)
-    assert text == postprocess.script_text(COMMAND, OUT, sign=True)  # deterministic
+    text = postprocess_script.script_text(COMMAND, OUT, sign=True)
+    assert text == postprocess_script.script_text(COMMAND, OUT, sign=True)  # deterministic
     assert text.startswith("#!/bin/sh\n")
     built = tmp_path / "built"
     fake_program(built / "bin", "nix2aci", 'echo "built: $*"')
@@ -42,7 +43,7 @@ def test_the_script_runs_the_command_the_build_names_on_its_own_output(tmp_path)
     fake_program(tmp_path / "path", "nix2aci", 'echo "from PATH: $*"')
     result = run_script(tmp_path, text, f"{tmp_path / 'path'}:/usr/bin:/bin")
     assert result.stdout == f"built: postprocess --build-output {OUT} --force DIR\n"
-    unsigned = postprocess.script_text(COMMAND, OUT, sign=False)
+    unsigned = postprocess_script.script_text(COMMAND, OUT, sign=False)
     assert "does not sign" in unsigned
     assert run_script(tmp_path, unsigned, f"{tmp_path / 'path'}:/usr/bin:/bin").stdout == (
         f"built: postprocess --build-output {OUT} --no-sign --force DIR\n"
@@ -50,7 +51,7 @@ def test_the_script_runs_the_command_the_build_names_on_its_own_output(tmp_path)
 
 
 def test_without_the_built_command_the_script_runs_nix2aci_from_path_else_fails_in_one_line(tmp_path):
-    text = postprocess.script_text(COMMAND, OUT, sign=True)
+    text = postprocess_script.script_text(COMMAND, OUT, sign=True)
     # The .drv is gone (a garbage collection took it): nix-store fails.
     fake_program(tmp_path / "path", "nix-store", "echo 'error: path is not valid' >&2; exit 1")
     fake_program(tmp_path / "path", "nix2aci", 'echo "from PATH: $*"')
@@ -66,7 +67,7 @@ def test_without_the_built_command_the_script_runs_nix2aci_from_path_else_fails_
 
 
 def test_the_script_is_valid_sh_and_quotes_odd_paths(tmp_path):
-    text = postprocess.script_text(COMMAND, "/tmp/it's here", sign=True)
+    text = postprocess_script.script_text(COMMAND, "/tmp/it's here", sign=True)
     script = tmp_path / "postprocess.sh"
     script.write_text(text)
     subprocess.run(["sh", "-n", str(script)], check=True)

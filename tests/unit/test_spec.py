@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from nix2aci.closure import Closure
+from nix2aci.build.closure import Closure
+from nix2aci.build.spec import BuildSpec
 from nix2aci.errors import Nix2AciError
-from nix2aci.spec import BuildSpec
 
 A = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a"
 B = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-b"

@@ -1,6 +1,6 @@
 """Deterministic tar archives of a plan, hashed and compressed in one pass.
 
-Input: plan entries (see :mod:`nix2aci.plan`) already named as tar members.
+Input: plan entries (see :mod:`nix2aci.build.plan`) already named as tar members.
 Output: the compressed archive written to a binary stream, and an
 :class:`ArchiveSummary` with the digest of the uncompressed tar (the ACI image
 ID, the OCI diff_id) and of the compressed bytes (the OCI blob digest).
@@ -9,7 +9,7 @@ Nothing here knows about ACI or OCI. Determinism: members in plan order, one
 fixed mtime, owners from the plan (named root when 0),
 PAX format, and compressors that write no name or time.
 
-gzip, the default, is compressed on every core by :mod:`nix2aci.pgzip`, with
+gzip, the default, is compressed on every core by :mod:`nix2aci.archive.pgzip`, with
 the same bytes for any number of cores. xz and bzip2 stay one stream on one
 core: xz needs about 94 MiB per compressor at its default preset, so one per
 core would break the memory bound, and both are opt-in.
@@ -27,9 +27,9 @@ from typing import BinaryIO
 
 import attrs
 
-from .errors import Nix2AciError
+from ..build.plan import Entry, Kind
+from ..errors import Nix2AciError
 from .pgzip import ParallelGzipWriter
-from .plan import Entry, Kind
 
 # The store's own mtime: what Nix gives every file in /nix/store.
 MTIME = 1
@@ -295,7 +295,7 @@ def write_archive(
     Each file's bytes are streamed from its source; nothing image-sized is held
     in memory or written twice. The digests are hex strings of the named
     hashlib algorithms. ``workers``: the threads that compress gzip (None: see
-    :func:`nix2aci.pgzip.default_workers`); the bytes do not depend on it.
+    :func:`nix2aci.archive.pgzip.default_workers`); the bytes do not depend on it.
 
     The bytes are those of tarfile's stream mode ("w|", PAX format), which the
     tests check, but written here directly: headers from :func:`_tar_header`,

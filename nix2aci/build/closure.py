@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from .errors import Nix2AciError
+from ..errors import Nix2AciError
 
 
 @attrs.frozen

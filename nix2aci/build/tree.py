@@ -1,7 +1,7 @@
 """An image's file tree from its build spec: the layout of its mode, then the rootfs basics.
 
-Input: a :class:`~nix2aci.spec.BuildSpec`. Output: the image's entries in plan
-order (see :mod:`nix2aci.plan`), which every output format writes in its own
+Input: a :class:`~nix2aci.build.spec.BuildSpec`. Output: the image's entries in plan
+order (see :mod:`nix2aci.build.plan`), which every output format writes in its own
 way. The store's files are generated while they are written; only the profile,
 the basics and the directories nix2aci makes are held in memory.
 """
@@ -13,8 +13,8 @@ import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
+from ..errors import Nix2AciError, SpecError
 from . import basics, plan
-from .errors import Nix2AciError, SpecError
 from .spec import BuildSpec
 
 T = TypeVar("T")
@@ -28,7 +28,7 @@ def image_tree(
     fat: the packages' whole closure under /nix/store plus their merged profile at /.
     thin: the same, but each store path an empty mount point for the host's copy.
     static: the one package's tree as the whole root; it must reference no other path.
-    Then the rootfs basics (:mod:`nix2aci.basics`) fill what the packages left out,
+    Then the rootfs basics (:mod:`nix2aci.build.basics`) fill what the packages left out,
     and ``directories`` ({absolute path: the argument that names it}: what the
     format needs to be directories in the image, such as mount points) are made
     where nothing is planned. ``mount_points`` (the same shape) are checked only:

@@ -1,6 +1,6 @@
 """The entry point the derivations run: build what the build spec asks for.
 
-Input: the Nix build environment (see :mod:`nix2aci.spec`).
+Input: the Nix build environment (see :mod:`nix2aci.build.spec`).
 Output: the files of the spec's format in ``$out``, and a summary in the build log.
 Errors are one ``nix2aci: error: ...`` line on stderr and exit status 1.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import sys
 
-from . import aci
-from .errors import Nix2AciError
-from .oci import bundle, layout
+from ..aci import build as aci
+from ..errors import Nix2AciError
+from ..oci import bundle, layout
 from .spec import BuildSpec
 
 

@@ -1,7 +1,7 @@
 """Unpacking an ACI into a private bundle, for ``nix2aci run``: one read, each member judged, then written.
 
 Input: an opened ACI file. :func:`unpack_image` reads it once, forward: each
-member is judged as it comes (the archive rules of :class:`nix2aci.aci.Layout`
+member is judged as it comes (the archive rules of :class:`nix2aci.aci.members.Layout`
 and run's own, :class:`Judge`) and then written by :class:`Extractor`, which on
 its own never follows a link, never replaces an entry and never leaves the
 rootfs, whatever the judge let through. Output: ``BUNDLE/rootfs``, the image's
@@ -23,10 +23,10 @@ from typing import BinaryIO
 
 import attrs
 
-from . import aci
-from .appc import ImageManifest
-from .errors import Nix2AciError, NotChecked
-from .unarchive import PIECE_SIZE, Unreadable
+from ..appc import ImageManifest
+from ..archive.read import PIECE_SIZE, Unreadable
+from ..errors import Nix2AciError, NotChecked
+from .members import AciMembers, Layout, checked_manifest, name_key
 
 # Linux's limits: bytes in one name component, and in a whole name without its terminating NUL.
 NAME_MAX = 255
@@ -79,7 +79,7 @@ class Judge:
     set-gid only passes its group on).
     """
 
-    def __init__(self, shown: str, layout: aci.Layout, allow_setuid: bool) -> None:
+    def __init__(self, shown: str, layout: Layout, allow_setuid: bool) -> None:
         self.shown = shown
         self.layout = layout
         self.allow_setuid = allow_setuid
@@ -100,7 +100,7 @@ class Judge:
             problem = name_problem(member.linkname)
             if problem is not None:
                 return f"{where} is a hard link whose target {member.linkname!r} {problem}"
-            if aci.name_key(member.linkname) not in self._files:
+            if name_key(member.linkname) not in self._files:
                 return f"{where} is a hard link to {member.linkname!r}, not to an earlier regular file of the image"
         elif not (member.isdir() or member.isreg() or member.issym()):
             return f"{where} is a device or FIFO; nix2aci run unpacks only files, directories and links"
@@ -108,13 +108,13 @@ class Judge:
             return f"{where} is set-uid or set-gid; pass --allow-setuid to run such an image"
         parent = posixpath.dirname(member.name)
         while parent:
-            if aci.name_key(parent) in self._symlinks:
+            if name_key(parent) in self._symlinks:
                 return f"{where} lies under the archive's symlink {parent!r}; it could be written outside the image"
             parent = posixpath.dirname(parent)
         if member.issym():
-            self._symlinks.add(aci.name_key(member.name))
+            self._symlinks.add(name_key(member.name))
         elif (member.isreg() or member.islnk()) and member.name.startswith("rootfs/"):
-            self._files.add(aci.name_key(member.name))
+            self._files.add(name_key(member.name))
         return None
 
 
@@ -176,13 +176,13 @@ class Extractor:
         try:
             if member.isreg():
                 self._file(parent, parts[-1], member, contents)
-                self._files.add(aci.name_key(member.name))
+                self._files.add(name_key(member.name))
             elif member.issym():
                 os.symlink(member.linkname, parts[-1], dir_fd=parent)
                 self._set_metadata(parts[-1], member, dir_fd=parent)
             elif member.islnk():
                 self._hard_link(parent, parts[-1], member.linkname)
-                self._files.add(aci.name_key(member.name))
+                self._files.add(name_key(member.name))
             else:
                 raise _Refused("only files, directories and links are written")
         finally:
@@ -240,7 +240,7 @@ class Extractor:
     def _hard_link(self, parent: int, name: str, target: str) -> None:
         """Link ``name`` in ``parent`` to ``target``, a regular file written earlier, found without following links."""
         target_parts = _rootfs_parts(target)
-        if not target_parts or aci.name_key(target) not in self._files:
+        if not target_parts or name_key(target) not in self._files:
             raise _Refused(f"the hard-link target {target!r} is not a regular file written earlier")
         target_parent = self._walk(target_parts[:-1], create=False)
         try:
@@ -303,8 +303,8 @@ def unpack_image(file: BinaryIO, shown: str, bundle: str, *, allow_setuid: bool 
     was written stays inside ``bundle``.
     """
     raw = _Digesting(file)
-    layout = aci.Layout(shown)
-    members = aci.AciMembers(raw, layout)
+    layout = Layout(shown)
+    members = AciMembers(raw, layout)
     judge = Judge(shown, layout, allow_setuid)
     bundle_fd = os.open(bundle, _DIRECTORY_FLAGS)
     try:
@@ -315,7 +315,7 @@ def unpack_image(file: BinaryIO, shown: str, bundle: str, *, allow_setuid: bool 
     try:
         extractor = Extractor(rootfs_fd, allow_setuid)
         _unpack_members(members, judge, extractor, shown)
-        manifest, problems = aci.checked_manifest(members.reading())
+        manifest, problems = checked_manifest(members.reading())
         if manifest is None:
             raise Nix2AciError(f"{shown} is not a valid ACI: {problems[0]}")
         extractor.finish()
@@ -330,7 +330,7 @@ def unpack_image(file: BinaryIO, shown: str, bundle: str, *, allow_setuid: bool 
         os.close(rootfs_fd)
 
 
-def _unpack_members(members: aci.AciMembers, judge: Judge, extractor: Extractor, shown: str) -> None:
+def _unpack_members(members: AciMembers, judge: Judge, extractor: Extractor, shown: str) -> None:
     """Judge and write each member of ``members``; the first refusal raises Nix2AciError."""
     for member in members:
         refusal = judge.refusal(member)

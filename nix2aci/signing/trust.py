@@ -14,7 +14,7 @@ default). ``$NIX2ACI_TRUSTED_KEYS=DIR`` replaces both with DIR, for reading and
 writing (tests, and the quickstart's throw-away trust).
 
 :func:`verify_trusted` checks a detached signature against every trusted key
-of every store, with :func:`nix2aci.signing.verify_stream`, and says which
+of every store, with :func:`nix2aci.signing.openpgp.verify_stream`, and says which
 prefixes the signer is trusted for; :meth:`TrustedSignature.covers` applies
 the prefix rule to an image name.
 """
@@ -27,10 +27,11 @@ import stat
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from . import inputs, signing
-from .appc import is_ac_identifier
+from .. import inputs
+from ..appc import is_ac_identifier
+from ..errors import Nix2AciError
+from . import openpgp
 from .atomic import write_atomically
-from .errors import Nix2AciError
 
 SYSTEM_STORE = "/etc/nix2aci/trustedkeys"
 KEY_FILE_LIMIT = 1 << 20
@@ -58,7 +59,7 @@ class TrustedSignature:
     the signer is trusted for, ``""`` for a root key.
     """
 
-    signer: signing.Signer
+    signer: openpgp.Signer
     digest: str
     prefixes: tuple[str, ...]
 
@@ -113,7 +114,7 @@ def _primary_keys(home: str) -> list[tuple[str, str]]:
     gpg lists ``pub``, its ``fpr``, its ``uid`` lines, then ``sub`` and their ``fpr``:
     the first fpr and uid after each pub are the primary key's.
     """
-    listing = signing.run_gpg(home, ["--with-colons", "--list-keys"]).stdout.decode("utf-8", "replace")
+    listing = openpgp.run_gpg(home, ["--with-colons", "--list-keys"]).stdout.decode("utf-8", "replace")
     keys: list[dict[str, str]] = []
     for fields in (line.split(":") for line in listing.splitlines()):
         if fields[0] == "pub":
@@ -141,9 +142,9 @@ def trust(pubkeys: str, prefix: str | None, store: str) -> list[TrustedKey]:
     """
     directory = key_directory(store, prefix)
     armored = _read_bounded(pubkeys, "PUBKEYS")
-    with signing.public_keyring(armored, f"PUBKEYS {pubkeys}") as home:
+    with openpgp.public_keyring(armored, f"PUBKEYS {pubkeys}") as home:
         keys = _primary_keys(home)
-        exported = {fpr: signing.run_gpg(home, ["--armor", "--export", fpr]).stdout for fpr, _uid in keys}
+        exported = {fpr: openpgp.run_gpg(home, ["--armor", "--export", fpr]).stdout for fpr, _uid in keys}
     os.makedirs(directory, mode=0o755, exist_ok=True)
     stored = []
     for fingerprint, uid in keys:
@@ -198,14 +199,14 @@ def verify_trusted(data: BinaryIO, signature: str) -> TrustedSignature:
     """
     if not os.path.lexists(signature):
         raise Nix2AciError(f"the image is not signed: {signature} does not exist; sign it, {HOW_TO_TRUST}")
-    armored = signing.read_signature(signature)
+    armored = openpgp.read_signature(signature)
     prefixes, keys = trusted_keys()
     if not prefixes:
         raise Nix2AciError(f"no trusted keys in {' or '.join(stores())} to check {signature}: {HOW_TO_TRUST}")
-    with signing.public_keyring(keys, "the trusted keys") as home:
+    with openpgp.public_keyring(keys, "the trusted keys") as home:
         try:
-            signer, digest = signing.verify_stream(home, data, armored)
-        except signing.UnknownSigner as error:
+            signer, digest = openpgp.verify_stream(home, data, armored)
+        except openpgp.UnknownSigner as error:
             raise Nix2AciError(
                 f"{signature}: signed by key {error.key_id}, which is not trusted: {HOW_TO_TRUST}"
             ) from None

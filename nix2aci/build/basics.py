@@ -28,9 +28,9 @@ from typing import Any
 
 import attrs
 
+from ..errors import SpecError
+from ..schema import compile_pattern, load_schema, show
 from . import plan
-from .errors import SpecError
-from .schema import compile_pattern, load_schema, show
 
 CA_PATHS = ("etc/ssl/certs/ca-certificates.crt", "etc/ssl/certs/ca-bundle.crt", "etc/pki/tls/certs/ca-bundle.crt")
 CA_VARIABLES = ("SSL_CERT_FILE", "NIX_SSL_CERT_FILE")
@@ -39,7 +39,7 @@ HOSTS = b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 NOBODY = 65534
 # The image's store directory, which the user's files stay out of (nix/common.nix says why).
 STORE = "nix/store"
-ARGUMENTS = load_schema(__package__, "arguments.schema.json")
+ARGUMENTS = load_schema("nix2aci", "arguments.schema.json")
 # Keys written without quotes in a field's path, as Nix writes them (nix/types.nix).
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
 

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
-from .errors import NotChecked, SpecError
+from ..errors import NotChecked, SpecError
 
 # The largest manifest nix2aci reads, which bounds the header extensions it reads too.
 MAX_MANIFEST_SIZE = 1 << 20

@@ -32,7 +32,7 @@ import secrets
 import stat
 from collections.abc import Callable
 
-from .errors import Nix2AciError
+from ..errors import Nix2AciError
 
 TEMPORARY_MARK = ".nix2aci-tmp-"
 # The suffixes of the names postprocess and build-thin link.

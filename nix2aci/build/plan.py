@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 
-from .errors import Nix2AciError
+from ..errors import Nix2AciError
 
 DIRECTORY_MODE = 0o755
 # Store paths themselves are not part of any profile.

@@ -17,8 +17,8 @@ from typing import Any
 
 import attrs
 
+from ..errors import Nix2AciError
 from .closure import Closure
-from .errors import Nix2AciError
 
 
 @attrs.frozen
@@ -34,7 +34,7 @@ class BuildSpec:
     ``image`` holds the image's own arguments (name, version, exec, env, ...) as
     the user gave them to the Nix function, checked only for their types; the
     output format's module turns them into its manifest or config and validates that.
-    ``rootfs`` says which basics the file tree gets (see :mod:`nix2aci.basics`).
+    ``rootfs`` says which basics the file tree gets (see :mod:`nix2aci.build.basics`).
     """
 
     format: str

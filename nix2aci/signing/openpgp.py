@@ -7,7 +7,7 @@
   binary mode (sigclass 0x00) over the exact bytes of the ``.aci``, SHA-512, by
   a key rkt can check (RSA, DSA or ECDSA; not Ed25519). It is written to
   ``<file>.asc`` through a temporary file in the same directory, verified
-  there, then renamed into place (:mod:`nix2aci.atomic`): a killed run never
+  there, then renamed into place (:mod:`nix2aci.signing.atomic`): a killed run never
   leaves a partial signature, and a signature that does not verify never
   replaces the old one.
 - Verification has one path, :func:`verify_stream`: gpg itself, on a throw-away
@@ -15,7 +15,7 @@
   refuses a bad signature, an unknown, expired or revoked key, an expired
   signature, a text-mode signature and anything that is not one detached
   signature. ``nix2aci verify``, signing's own check and the trust store
-  (:mod:`nix2aci.trust`) all use it.
+  (:mod:`nix2aci.signing.trust`) all use it.
 
 Keys and signing use python-gnupg, 0.4.9 (Debian bookworm, the in-store
 interpreter) or 0.5 (PyPI): only the API both share is used.
@@ -39,9 +39,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from . import inputs
+from .. import inputs
+from ..errors import Nix2AciError
 from .atomic import in_nix_store, write_atomically
-from .errors import Nix2AciError
 
 try:
     import gnupg

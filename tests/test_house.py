@@ -1,0 +1,153 @@
+"""The package's rooms and their walls: what the Nix sandbox loads, which packages may import which,
+and the command line made of one module per subcommand (README "Layout")."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run
+
+PACKAGE = REPO / "nix2aci"
+# The entry point the derivations run (nix/builder.nix): all it loads runs inside the sandbox.
+SANDBOX_ENTRY = "nix2aci.build.main"
+# What a build may load from nix2aci: the builder, the archive and format packages, the shared modules.
+SANDBOX_ROOMS = ("nix2aci.build", "nix2aci.archive", "nix2aci.aci", "nix2aci.oci", "nix2aci.appc")
+SHARED = ("nix2aci", "nix2aci.errors", "nix2aci.schema", "nix2aci.inputs")
+# What runs only outside Nix: a build never loads it.
+USER_SIDE = (
+    "nix2aci.commands",
+    "nix2aci.signing",
+    "nix2aci.run",
+    "nix2aci.validate",
+    "nix2aci.inspect",
+    "nix2aci.build_thin",
+    "nix2aci.aci.unpack",
+)
+# The third-party packages the sandbox has (Debian's python3-attr and python3-jsonschema).
+SANDBOX_LIBRARIES = ("attr", "attrs", "jsonschema")
+# The output formats: none imports another.
+FORMATS = {"nix2aci.aci": ("nix2aci.oci",), "nix2aci.oci": ("nix2aci.aci", "nix2aci.appc")}
+
+# Loads the entry point in a fresh isolated interpreter with this checkout first on sys.path, after
+# attrs and jsonschema, so that what it adds is the builder's own imports whatever those libraries need.
+PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import attrs, jsonschema
+libraries = set(sys.modules)
+import nix2aci, importlib
+importlib.import_module(sys.argv[2])
+print(json.dumps({"package": nix2aci.__file__, "libraries": sorted(libraries), "loaded": sorted(sys.modules)}))
+"""
+
+
+def within(module: str, rooms: tuple[str, ...]) -> bool:
+    """Whether ``module`` is one of ``rooms`` or inside one of them."""
+    return any(module == room or module.startswith(room + ".") for room in rooms)
+
+
+def module_name(path: Path) -> str:
+    """The dotted name of a source file of the package (``nix2aci/aci/build.py`` -> ``nix2aci.aci.build``)."""
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path: Path) -> Iterator[str]:
+    """Every module a source file names in an import, at any depth (lazy imports in functions too).
+
+    ``from X import y`` yields X and X.y (y may be a submodule); relative imports are resolved.
+    """
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """{module of nix2aci: the modules it imports}, read from the source files."""
+    return {module_name(path): set(imported(path)) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def test_a_build_loads_only_the_standard_library_attrs_and_jsonschema() -> None:
+    probe = run([sys.executable, "-I", "-c", PROBE, str(REPO), SANDBOX_ENTRY]).stdout
+    report = json.loads(probe)
+    assert report["package"] == str(PACKAGE / "__init__.py")  # this checkout, not an installed copy
+    loaded = report["loaded"]
+    added = sorted(set(loaded) - set(report["libraries"]))
+    foreign = [
+        module
+        for module in added
+        if module.split(".")[0] not in sys.stdlib_module_names and not within(module, SANDBOX_ROOMS + SHARED)
+    ]
+    assert foreign == [], "the builder loads modules other than the standard library, attrs and jsonschema"
+    assert [module for module in loaded if within(module, USER_SIDE) or module.split(".")[0] == "gnupg"] == []
+    assert SANDBOX_ENTRY in loaded
+
+
+def test_the_builder_reaches_no_user_side_code_even_through_lazy_imports() -> None:
+    graph = import_graph()
+    reached, todo = set(), [SANDBOX_ENTRY]
+    while todo:
+        module = todo.pop()
+        if module in reached:
+            continue
+        reached.add(module)
+        # Importing a module runs its packages' __init__ first.
+        parents = [module.rsplit(".", depth)[0] for depth in range(1, module.count(".") + 1)]
+        todo += [name for name in [*graph[module], *parents] if name in graph]
+    assert sorted(module for module in reached if within(module, USER_SIDE)) == []
+    third_party = {
+        name.split(".")[0]
+        for module in reached
+        for name in graph[module]
+        if name.split(".")[0] not in sys.stdlib_module_names and name.split(".")[0] != "nix2aci"
+    }
+    assert third_party <= set(SANDBOX_LIBRARIES)
+
+
+@pytest.mark.parametrize("package", sorted(FORMATS))
+def test_a_format_package_imports_no_other_format(package: str) -> None:
+    graph = import_graph()
+    crossings = sorted(
+        f"{module} imports {name}"
+        for module, names in graph.items()
+        if within(module, (package,))
+        for name in names
+        if within(name, FORMATS[package])
+    )
+    assert crossings == []
+
+
+@pytest.mark.parametrize("room", ["nix2aci.build", "nix2aci.archive", "nix2aci.appc"])
+def test_the_sandbox_rooms_import_no_command_or_signing_code(room: str) -> None:
+    graph = import_graph()
+    crossings = sorted(
+        f"{module} imports {name}"
+        for module, names in graph.items()
+        if within(module, (room,))
+        for name in names
+        if within(name, USER_SIDE)
+    )
+    assert crossings == []
+
+
+def test_help_lists_the_command_of_every_command_module() -> None:
+    modules = sorted(path.stem for path in (PACKAGE / "commands").glob("*.py") if path.stem != "__init__")
+    usage = run([sys.executable, "-m", "nix2aci", "--help"], cwd=REPO).stdout
+    listed = re.search(r"\{([a-z,-]+)\}", usage)
+    assert listed is not None, usage
+    assert sorted(listed.group(1).split(",")) == sorted(module.replace("_", "-") for module in modules)
