@@ -445,3 +445,27 @@ def test_run_still_runs_a_valid_image(busybox, tmp_path, is_root):
     result = nix2aci_run(busybox, tmp_path, "--", "-c", "echo ok; ls -ld /bin/busybox")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok\n")
+
+
+def test_a_tree_deeper_than_the_directories_kept_open_is_whole_with_every_directorys_mode(tmp_path):
+    """The extractor keeps at most KEPT_OPEN directories open: above them it walks again, and misses nothing."""
+    depth = unpack._Cursor.KEPT_OPEN * 2 + 3
+    members = []
+    for branch in ("a", "b"):
+        for level in range(1, depth + 1):
+            members.append(entry("rootfs/" + "/".join([branch] * level), tarfile.DIRTYPE, mode=0o750 + level % 8))
+    # Files that move the cursor from the bottom of one branch to the other and back to the top.
+    for name in ("/".join(["a"] * depth) + "/deep", "/".join(["b"] * depth) + "/deep", "a/top", "b/a-file"):
+        members.append(entry(f"rootfs/{name}"))
+    bundle = tmp_path / "bundle"
+    try:
+        unpack_file(write_aci(tmp_path / "deep.aci", members), bundle)
+        for branch in ("a", "b"):
+            for level in range(1, depth + 1):
+                directory = os.path.join(bundle, "rootfs", *[branch] * level)
+                assert stat.S_IMODE(os.lstat(directory).st_mode) == 0o750 + level % 8, directory
+            assert os.path.isfile(os.path.join(bundle, "rootfs", *[branch] * depth, "deep"))
+        assert (bundle / "rootfs/a/top").is_file() and (bundle / "rootfs/b/a-file").is_file()
+    finally:
+        # pytest removes old temporary directories with shutil.rmtree, which fails on a tree this deep.
+        run(["rm", "-rf", "--one-file-system", str(bundle)])

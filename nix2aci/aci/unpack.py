@@ -140,6 +140,67 @@ def _rootfs_parts(name: str) -> list[str] | None:
     return parts
 
 
+class _Cursor:
+    """The directories along one path under the rootfs, kept open from one member to the next.
+
+    Archives list a directory's entries together, so a path mostly shares all but
+    its last components with the one before: moving costs the components that
+    differ, not the depth (a deep tree unpacks in time linear in its size). Every
+    component is opened with ``O_NOFOLLOW|O_DIRECTORY`` (a symlink or a file on
+    the way refuses the path). Nothing is removed or renamed while unpacking, so a
+    directory kept open is still the one at its path. At most ``KEPT_OPEN``
+    directories stay open; a move above them walks again from the rootfs.
+    """
+
+    KEPT_OPEN = 256
+
+    def __init__(self, rootfs_fd: int) -> None:
+        self._root = rootfs_fd
+        self._parts: list[str] = []  # the path the cursor is at
+        self._fds: list[int] = []  # fds of the deepest len(self._fds) directories of that path
+
+    def at(self, parts: list[str], create: bool) -> int:
+        """An fd of the directory ``parts`` (borrowed: valid until the next call), opened without following a link.
+
+        ``create`` makes missing directories (mode 0755). Raises _Refused where a
+        component is a symlink or not a directory.
+        """
+        common = 0
+        while common < min(len(parts), len(self._parts)) and parts[common] == self._parts[common]:
+            common += 1
+        kept_from = len(self._parts) - len(self._fds)  # the first component whose directory is kept open
+        if 0 < common <= kept_from:  # the directory to go on from is no longer open: walk from the rootfs
+            common = 0
+        while len(self._parts) > common:
+            self._parts.pop()
+            if self._fds:  # the kept fds are those of the deepest components
+                os.close(self._fds.pop())
+        for part in parts[common:]:
+            parent = self._fds[-1] if self._fds else self._root
+            if create:
+                # An entry already there is opened below, where a symlink or a file is refused.
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=parent)
+            try:
+                fd = os.open(part, _DIRECTORY_FLAGS, dir_fd=parent)
+            except OSError as error:
+                if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                    path = "/".join(["rootfs", *self._parts, part])
+                    raise _Refused(f"{path} is a symlink or a file: nothing is written through it") from None
+                raise
+            self._parts.append(part)
+            self._fds.append(fd)
+            if len(self._fds) > self.KEPT_OPEN:
+                os.close(self._fds.pop(0))
+        return self._fds[-1] if self._parts else self._root
+
+    def close(self) -> None:
+        """Close every directory kept open."""
+        while self._fds:
+            os.close(self._fds.pop())
+        self._parts.clear()
+
+
 class Extractor:
     """Writes members under an opened rootfs directory, on its own safe against any member (defence in depth).
 
@@ -154,7 +215,7 @@ class Extractor:
     """
 
     def __init__(self, rootfs_fd: int, allow_setuid: bool) -> None:
-        self._root = rootfs_fd
+        self._cursor = _Cursor(rootfs_fd)
         self._file_mode_bits = 0o7777 if allow_setuid else 0o7777 & ~_SET_ID_BITS
         self._chown = os.geteuid() == 0  # only root can give files their image owners
         self._files: set[bytes] = set()
@@ -172,61 +233,40 @@ class Extractor:
                 self._directory(parts)
             self._directories.append((tuple(parts), _metadata_only(member)))
             return
-        parent = self._walk(parts[:-1], create=True)
-        try:
-            if member.isreg():
-                self._file(parent, parts[-1], member, contents)
-                self._files.add(name_key(member.name))
-            elif member.issym():
-                os.symlink(member.linkname, parts[-1], dir_fd=parent)
-                self._set_metadata(parts[-1], member, dir_fd=parent)
-            elif member.islnk():
-                self._hard_link(parent, parts[-1], member.linkname)
-                self._files.add(name_key(member.name))
-            else:
-                raise _Refused("only files, directories and links are written")
-        finally:
-            os.close(parent)
+        if member.islnk():
+            self._hard_link(parts, member.linkname)
+            self._files.add(name_key(member.name))
+            return
+        parent = self._cursor.at(parts[:-1], create=True)
+        if member.isreg():
+            self._file(parent, parts[-1], member, contents)
+            self._files.add(name_key(member.name))
+        elif member.issym():
+            os.symlink(member.linkname, parts[-1], dir_fd=parent)
+            self._set_metadata(parts[-1], member, dir_fd=parent)
+        else:
+            raise _Refused("only files, directories and links are written")
 
     def finish(self) -> None:
-        """Give each directory its owner, mode and time, the deepest first (after everything inside it)."""
-        for parts, member in sorted(self._directories, key=lambda entry: len(entry[0]), reverse=True):
-            fd = self._walk(list(parts), create=False)
-            try:
-                self._set_metadata(fd, member)
-            finally:
-                os.close(fd)
+        """Give each directory its owner, mode and time after everything inside it; close what is open.
 
-    def _walk(self, parts: list[str], create: bool) -> int:
-        """An fd of the directory ``parts`` under the rootfs, each component opened without following a link.
-
-        ``create`` makes missing directories (mode 0755). Raises _Refused where a
-        component is a symlink or not a directory.
+        In descending order of their components every directory comes after all
+        that is inside it, and one directory is next to the one before (the cursor
+        moves little).
         """
-        fd = os.dup(self._root)
         try:
-            for depth, part in enumerate(parts):
-                if create:
-                    # An entry already there is opened below, where a symlink or a file is refused.
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(part, 0o755, dir_fd=fd)
-                try:
-                    inner = os.open(part, _DIRECTORY_FLAGS, dir_fd=fd)
-                except OSError as error:
-                    if error.errno in (errno.ELOOP, errno.ENOTDIR):
-                        path = "/".join(["rootfs", *parts[: depth + 1]])
-                        raise _Refused(f"{path} is a symlink or a file: nothing is written through it") from None
-                    raise
-                os.close(fd)
-                fd = inner
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+            for parts, member in sorted(self._directories, key=lambda entry: entry[0], reverse=True):
+                self._set_metadata(self._cursor.at(list(parts), create=False), member)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the directories kept open (also when unpacking stops early)."""
+        self._cursor.close()
 
     def _directory(self, parts: list[str]) -> None:
         """Make the directory ``parts``, or keep the one there: never through or in place of a symlink."""
-        os.close(self._walk(parts, create=True))
+        self._cursor.at(parts, create=True)
 
     def _file(self, parent: int, name: str, member: tarfile.TarInfo, contents: Iterator[bytes]) -> None:
         """Create the regular file ``name`` in ``parent`` with ``contents``; it must not exist yet."""
@@ -237,16 +277,17 @@ class Extractor:
             file.flush()
             self._set_metadata(fd, member)
 
-    def _hard_link(self, parent: int, name: str, target: str) -> None:
-        """Link ``name`` in ``parent`` to ``target``, a regular file written earlier, found without following links."""
+    def _hard_link(self, parts: list[str], target: str) -> None:
+        """Link ``parts`` to ``target``, a regular file written earlier, found without following links."""
         target_parts = _rootfs_parts(target)
         if not target_parts or name_key(target) not in self._files:
             raise _Refused(f"the hard-link target {target!r} is not a regular file written earlier")
-        target_parent = self._walk(target_parts[:-1], create=False)
+        target_parent = os.dup(self._cursor.at(target_parts[:-1], create=False))  # the cursor moves on below
         try:
             if not stat.S_ISREG(os.stat(target_parts[-1], dir_fd=target_parent, follow_symlinks=False).st_mode):
                 raise _Refused(f"the hard-link target {target!r} is not a regular file")
-            os.link(target_parts[-1], name, src_dir_fd=target_parent, dst_dir_fd=parent, follow_symlinks=False)
+            parent = self._cursor.at(parts[:-1], create=True)
+            os.link(target_parts[-1], parts[-1], src_dir_fd=target_parent, dst_dir_fd=parent, follow_symlinks=False)
         finally:
             os.close(target_parent)
 
@@ -312,8 +353,8 @@ def unpack_image(file: BinaryIO, shown: str, bundle: str, *, allow_setuid: bool 
         rootfs_fd = os.open("rootfs", _DIRECTORY_FLAGS, dir_fd=bundle_fd)
     finally:
         os.close(bundle_fd)
+    extractor = Extractor(rootfs_fd, allow_setuid)
     try:
-        extractor = Extractor(rootfs_fd, allow_setuid)
         _unpack_members(members, judge, extractor, shown)
         manifest, problems = checked_manifest(members.reading())
         if manifest is None:
@@ -327,6 +368,7 @@ def unpack_image(file: BinaryIO, shown: str, bundle: str, *, allow_setuid: bool 
     except OSError as error:
         raise Nix2AciError(f"{shown}: {error.strerror or error}") from None
     finally:
+        extractor.close()
         os.close(rootfs_fd)
 
 
