@@ -575,11 +575,27 @@ def run(request: RunRequest) -> int:
         with open(os.path.join(bundle, "config.json"), "w", encoding="utf-8") as file:
             json.dump(config, file, indent=2)
         container = f"nix2aci-{uuid.uuid4().hex[:12]}"
-        process = subprocess.Popen(["runc", "run", "--bundle", bundle, container])
+        # Ctrl-C or a stop signal that comes while runc starts waits for _wait, so the container is always
+        # deleted; runc itself starts with none held.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+        try:
+            process = subprocess.Popen(["runc", "run", "--bundle", bundle, container], preexec_fn=_release_signals)
+        except BaseException:
+            _release_signals()
+            raise
         try:
             return _wait(process, container)
         finally:
             subprocess.run(["runc", "delete", "--force", container], capture_output=True, check=False)
+
+
+# Ctrl-C and the stop signals: held while runc starts, so none comes between its start and the clean-up.
+_HELD_SIGNALS = {signal.SIGINT, *STOP_SIGNALS}
+
+
+def _release_signals() -> None:
+    """Let Ctrl-C and the stop signals through again (a held one is handled at once)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_SIGNALS)
 
 
 def _wait(process: subprocess.Popen, container: str) -> int:
@@ -589,6 +605,7 @@ def _wait(process: subprocess.Popen, container: str) -> int:
     pid 1 without a handler does, is killed after ``STOP_TIMEOUT`` seconds.
     """
     try:
+        _release_signals()  # one that came while runc started is handled here, like any later one
         return process.wait()
     except KeyboardInterrupt as interrupt:
         process.send_signal(interrupt.signal if isinstance(interrupt, StopSignal) else signal.SIGINT)
