@@ -31,9 +31,9 @@ let
       gid = optional types.id 0 "the process's group id";
       additionalGids = optional (types.listOf types.id) [ ] "more group ids";
     }) { } "the process's user: { uid; gid; additionalGids; }";
-    cwd = optional types.absolutePath "/" "the working directory";
+    cwd = optional types.workingDirectory "/" "the working directory";
     terminal = optional types.bool false "whether the process gets a terminal";
-    hostname = optional (types.nullOr types.string) null "the container's hostname";
+    hostname = optional (types.nullOr types.hostname) null "the container's hostname";
     capabilities = optional (types.nullOr (types.listOf types.string)) null
       "the process's capabilities; null: rkt's and Docker's set";
     thin = optional types.bool false "bind-mount each closure path read-only from the host instead of copying it";

@@ -29,7 +29,7 @@ let
     user = optional types.userOrGroup "0" "the app's user: a name, numeric id or absolute path";
     group = optional types.userOrGroup "0" "the app's group: a name, numeric id or absolute path";
     supplementaryGIDs = optional (types.listOf types.id) [ ] "more group ids of the app";
-    workingDirectory = optional (types.nullOr types.absolutePath) null "the app's working directory; null: /";
+    workingDirectory = optional (types.nullOr types.workingDirectory) null "the app's working directory; null: /";
     labels = optional stringAttrs { } "more labels; version, os and arch come from their own arguments";
     annotations = optional stringAttrs { } "the image's annotations, { authors = \"...\"; }";
     userLabels = optional stringAttrs { } "the app's free-form labels";

@@ -18,7 +18,7 @@ let
     entrypoint = optional (types.nullOr types.argv) null "the config's Entrypoint, a list of strings (never split)";
     cmd = optional (types.nullOr types.argv) null "the config's Cmd, a list of strings (never split)";
     env = optional (types.attrsOf types.environmentName types.string) { } "the environment, { NAME = \"value\"; }";
-    workingDir = optional (types.nullOr types.absolutePath) null "the config's WorkingDir";
+    workingDir = optional (types.nullOr types.workingDirectory) null "the config's WorkingDir";
     user = optional (types.nullOr types.ociUser) null "the config's User: USER or USER:GROUP";
     exposedPorts = optional (types.listOf (types.mkPattern "a port like \"80/tcp\", \"53/udp\" or \"8080\"" "[0-9]+(/(tcp|udp))?")) [ ]
       "the config's ExposedPorts: [ \"80/tcp\" ]";

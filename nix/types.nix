@@ -81,6 +81,8 @@ rec {
   # The paths, names and ids that become file names or lines of /etc/passwd and /etc/group
   # (see nix2aci/arguments.schema.json).
   imagePath = argument "imagePath";
+  workingDirectory = argument "workingDirectory";
+  hostname = argument "hostname";
   environmentName = argument "environmentName";
   fileNamePart = argument "fileNamePart";
   fileMode = argument "fileMode";

@@ -152,6 +152,11 @@ def test_arguments_that_become_paths_or_lines_fail_at_evaluation_in_every_functi
         ("buildOCIImage", 'user = "4294967296";', "user must be USER or USER:GROUP"),
         ("buildOCIImage", 'name = "../x";', "name must be a name of letters, digits and + - . _ ? ="),
         ("buildOCIImage", 'tag = "1/2";', "tag must be an OCI tag"),
+        ("buildContainer", 'cwd = "/a/../../b";', "cwd must be / or an absolute path in the image, normalised"),
+        ("buildContainer", 'hostname = "a\\nb";', "hostname must be a host name"),
+        ("buildContainer", 'hostname = "-a";', "hostname must be a host name"),
+        ("mkACI", 'workingDirectory = "/x/";', "workingDirectory must be / or an absolute path in the image"),
+        ("buildOCIImage", 'workingDir = "/./x";', "workingDir must be / or an absolute path in the image"),
     ],
 )
 def test_names_ids_and_file_name_parts_fail_at_evaluation_naming_the_argument(function, arguments, expected):
@@ -187,6 +192,8 @@ def test_bounds_are_refused_just_outside(arguments, expected):
         "uid = 4294967295; gid = 0;",
         'user = 4294967295; group = "4294967295";',
         'user = "_app$"; group = "/etc/passwd"; supplementaryGIDs = [ 0 4294967295 ];',
+        'workingDirectory = "/";',
+        'workingDirectory = "/srv/..app/.x";',
     ],
 )
 def test_bounds_are_accepted_just_inside(arguments):
