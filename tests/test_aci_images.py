@@ -6,13 +6,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import UNSIGNED, nix_build, nix_eval_json, only_aci, require, run, store_closure
+from conftest import UNSIGNED, nix2aci, nix_build, nix_eval_json, only_aci, require, run, store_closure
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +25,6 @@ IMAGES = [
     "hello",
     "helloThin",
 ]
-
-
-def nix2aci(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    """The nix2aci command line, as a user runs it."""
-    return run([sys.executable, "-m", "nix2aci", *args], **kwargs)
 
 
 @pytest.fixture(scope="module")
