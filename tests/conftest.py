@@ -98,6 +98,11 @@ def nix_eval_json(expression: str):
     return json.loads(_nix_eval(expression, check=True).stdout)
 
 
+def nix_strings(strings: list[str] | tuple[str, ...]) -> str:
+    """``strings`` written as a Nix list of strings."""
+    return "[ " + " ".join(json.dumps(string) for string in strings) + " ]"
+
+
 def only_aci(output: Path) -> Path:
     """The one .aci file of a build output."""
     images = sorted(output.glob("*.aci"))

@@ -23,6 +23,7 @@ from conftest import (
     busybox_image,
     nix2aci_run,
     nix2aci_started,
+    nix_strings,
     read_line,
     require,
     run,
@@ -49,10 +50,6 @@ def _root(is_root):
 def isolator(name: str, value: str) -> str:
     """A Nix isolator record."""
     return f'{{ name = "{name}"; value = {value}; }}'
-
-
-def nix_strings(names: tuple[str, ...] | list[str]) -> str:
-    return "[ " + " ".join(f'"{name}"' for name in names) + " ]"
 
 
 def containers_in(tmp: Path) -> list[dict]:
