@@ -9,7 +9,9 @@ import os
 import re
 import select
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -96,6 +98,11 @@ def nix_eval_json(expression: str):
     return json.loads(_nix_eval(expression, check=True).stdout)
 
 
+def nix_strings(strings: list[str] | tuple[str, ...]) -> str:
+    """``strings`` written as a Nix list of strings."""
+    return "[ " + " ".join(json.dumps(string) for string in strings) + " ]"
+
+
 def only_aci(output: Path) -> Path:
     """The one .aci file of a build output."""
     images = sorted(output.glob("*.aci"))
@@ -103,11 +110,27 @@ def only_aci(output: Path) -> Path:
     return images[0]
 
 
+def built_aci(expression: str) -> Path:
+    """The one .aci of ``expression`` (an image, ``n`` bound to default.nix) built with the sandbox on."""
+    return only_aci(Path(nix_build_expression(expression).stdout.split()[-1]))
+
+
+def busybox_image(arguments: str, name: str = "probe") -> Path:
+    """The .aci of ``mkACI { packages = [ busybox ]; name = NAME; ARGUMENTS }``."""
+    return built_aci(f'n.lib.mkACI {{ packages = [ n.pkgs.busybox ]; name = "{name}"; {arguments} }}')
+
+
 @pytest.fixture(scope="session")
 def is_root() -> None:
     """runc needs root here."""
     if os.geteuid() != 0:
         pytest.fail("these tests run containers with runc and need root")
+
+
+@pytest.fixture(scope="session")
+def busybox() -> Path:
+    """The .aci of default.nix's busybox."""
+    return only_aci(nix_build("busybox"))
 
 
 def store_closure(expression: str) -> list[Path]:
@@ -148,20 +171,118 @@ def containers_under(directory: Path) -> list[str]:
     return [container for container, bundle in runc_containers().items() if bundle.is_relative_to(directory)]
 
 
+def nix2aci_command(*args: str | Path) -> list[str]:
+    """The command line of ``nix2aci ARGS`` run by this interpreter (its code from ``nix2aci_environment``)."""
+    return [sys.executable, "-m", "nix2aci", *map(str, args)]
+
+
+def nix2aci_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with ``env`` added and this checkout first on PYTHONPATH: whatever its
+    working directory, the command line runs the code of the tree under test (a worktree tests its own)."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **(env or {})}
+
+
+def nix2aci(
+    *args: str | Path,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    cwd: Path | str = REPO,
+    timeout: float = PATIENCE,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``nix2aci ARGS`` of this checkout from ``cwd`` with ``env`` added to the environment and ``input``
+    on stdin (none when None: nothing waits for a terminal); return the finished run, its output as text.
+
+    Fails the test with the output on a traceback, on a status other than 0 when ``check``, and on a hang:
+    after ``timeout`` seconds the process and everything it started in its session are killed.
+    """
+    result = run_guarded(
+        nix2aci_command(*args), check=check, env=nix2aci_environment(env), cwd=cwd, timeout=timeout, input=input
+    )
+    assert "Traceback" not in result.stderr, f"nix2aci {' '.join(map(str, args))}:\n{result.stderr}"
+    return result
+
+
+def run_guarded(
+    command: list[str],
+    *,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    cwd: Path | str = REPO,
+    timeout: float = PATIENCE,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``command`` in a session of its own from ``cwd`` with the environment ``env`` (None: this one's) and
+    ``input`` on stdin (none when None); return the finished run, its output as text (undecodable bytes replaced).
+
+    Fails the test with the output on a status other than 0 when ``check``, and on a hang: after ``timeout``
+    seconds the process and everything it started in its session are killed, as on any interruption.
+    """
+    shown = " ".join(map(str, command))
+    stdin = subprocess.DEVNULL if input is None else subprocess.PIPE
+    with subprocess.Popen(
+        command, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+        env=env, cwd=cwd, start_new_session=True,
+    ) as process:  # fmt: skip
+        try:
+            stdout, stderr = process.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_session(process)
+            stdout, stderr = _output_after_kill(process)
+            pytest.fail(f"{shown} hung: killed after {timeout} s:\n{stdout}\n{stderr}")
+        finally:
+            if process.poll() is None:  # interrupted: nothing it started outlives the test
+                _kill_session(process)
+    if check and process.returncode != 0:
+        pytest.fail(f"{shown} exited {process.returncode}:\n{stdout}\n{stderr}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _kill_session(process: subprocess.Popen) -> None:
+    """SIGKILL to every process of the session ``process`` leads (it is its process group)."""
+    with contextlib.suppress(ProcessLookupError):  # all of them have ended meanwhile
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _output_after_kill(process: subprocess.Popen) -> tuple[str, str]:
+    """What a killed process wrote; empty when something it started still holds its pipes open."""
+    try:
+        return process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        return "", ""
+
+
+def nix2aci_run(*args: str | Path, tmp: Path, **kwargs) -> subprocess.CompletedProcess:
+    """``nix2aci run --insecure-options=image ARGS`` (``nix2aci``'s defaults and ``kwargs``) with TMPDIR ``tmp``,
+    which must exist: its bundle goes there. Fails the test when the run left anything new in ``tmp``."""
+    require("runc")
+    before = set(tmp.iterdir())
+    result = nix2aci("run", UNSIGNED, *args, env={"TMPDIR": str(tmp), **kwargs.pop("env", {})}, **kwargs)
+    assert set(tmp.iterdir()) == before, f"nix2aci run left {sorted(set(tmp.iterdir()) - before)} in its TMPDIR"
+    return result
+
+
+def bundles_left(tmp: Path) -> list[Path]:
+    """The bundles of ``nix2aci run`` in its TMPDIR ``tmp``."""
+    return sorted(tmp.glob("nix2aci-run-*"))
+
+
 @contextlib.contextmanager
-def started(command: list[str], directory: Path, **kwargs) -> Iterator[subprocess.Popen]:
-    """``command`` started in the background with ``TMPDIR=directory`` (``nix2aci run``
-    unpacks its bundle there). On leaving, even when the test failed or timed out: the
-    process is killed if it still runs, and every container with its bundle under
-    ``directory`` is stopped and deleted."""
-    process = subprocess.Popen(command, env={**os.environ, "TMPDIR": str(directory)}, **kwargs)
+def nix2aci_started(*args: str | Path, tmp: Path, **kwargs) -> Iterator[subprocess.Popen]:
+    """``nix2aci ARGS`` of this checkout started in the background from REPO (``kwargs`` go to Popen) with
+    TMPDIR ``tmp`` (``nix2aci run`` unpacks its bundle there). On leaving, even when the test failed or timed
+    out: the process is killed if it still runs, and every container with its bundle under ``tmp`` is
+    stopped and deleted."""
+    kwargs.setdefault("cwd", REPO)
+    process = subprocess.Popen(nix2aci_command(*args), env=nix2aci_environment({"TMPDIR": str(tmp)}), **kwargs)
     try:
         yield process
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-        delete_containers(containers_under(directory))
+        delete_containers(containers_under(tmp))
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()

@@ -1,18 +1,16 @@
 """End to end: every ACI of default.nix, built by real nix-build with the sandbox on,
-checked by actool and nix2aci, run by runc, and rebuilt bit for bit."""
+checked by actool and nix2aci and run by runc (tests/test_reproducible.py rebuilds each bit for bit)."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import json
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import UNSIGNED, nix_build, nix_eval_json, only_aci, require, run, store_closure
+from conftest import UNSIGNED, nix2aci, nix_build, nix_eval_json, only_aci, require, run, store_closure
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +25,6 @@ IMAGES = [
     "hello",
     "helloThin",
 ]
-
-
-def nix2aci(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    """The nix2aci command line, as a user runs it."""
-    return run([sys.executable, "-m", "nix2aci", *args], **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -146,9 +139,3 @@ def test_fat_hello_runs_with_its_dynamic_closure(built, is_root):
 def test_static_busybox_runs(built, is_root):
     require("runc")
     assert nix2aci("run", UNSIGNED, str(built["busyboxStatic"]), "--", "-c", "echo static ok").stdout == "static ok\n"
-
-
-@pytest.mark.parametrize("attribute", ["busybox", "busyboxThin", "hello"])
-def test_rebuild_is_bit_identical(built, attribute):
-    # --check rebuilds and fails when any output byte differs (`built` built it first).
-    nix_build(attribute, "--check")

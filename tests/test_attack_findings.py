@@ -1,8 +1,8 @@
 """What an outsider's attack on issue 13's fixes found: each hostile input, its canary and its message.
 
-Images are hand-made with tarfile (tests/test_unpack.py's helpers) or the busybox
-image; `nix2aci run` runs them through the command line and runc, each run with a
-TMPDIR of its own (where the bundle goes), which must be empty afterwards.
+Images are hand-made with tarfile (tests/handmade.py) or built from busybox;
+`nix2aci run` runs them through the command line and runc, each run with a
+TMPDIR of its own (where the bundle goes), which must be as it was afterwards.
 """
 
 from __future__ import annotations
@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-import sys
 import tarfile
 import uuid
 from pathlib import Path
 
 import pytest
-import test_run_config as run_config
-from conftest import PATIENCE, REPO, UNSIGNED, nix_build, only_aci, require, run
-from test_unpack import entry, nix2aci_run, unpack_file, write_aci
+from conftest import bundles_left, busybox_image, nix2aci_run, require, run
+from handmade import entry, unpack_file, write_aci
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +24,9 @@ pytestmark = pytest.mark.slow
 DEPTH = 1500
 
 
-@pytest.fixture(scope="module")
-def busybox() -> Path:
-    return only_aci(nix_build("busybox"))
-
-
 def test_an_app_that_makes_a_deep_tree_leaves_no_bundle_and_no_traceback(busybox, tmp_path, is_root):
     make_deep_tree = f"i=0; while [ $i -lt {DEPTH} ]; do mkdir a && cd a || exit 9; i=$((i+1)); done; echo made"
-    result = nix2aci_run(busybox, tmp_path, "--", "-c", make_deep_tree)
+    result = nix2aci_run(busybox, "--", "-c", make_deep_tree, tmp=tmp_path)
     assert (result.returncode, result.stdout) == (0, "made\n"), result.stderr
     assert "Traceback" not in result.stderr and "warning" not in result.stderr
 
@@ -42,7 +35,7 @@ def test_an_image_with_a_deep_tree_leaves_no_bundle_and_says_why_it_does_not_run
     image = write_aci(tmp_path / "deep.aci", [entry("rootfs/" + "/".join(["a"] * DEPTH), tarfile.DIRTYPE)])
     with tarfile.open(image) as tar:  # the test's own check: the tree is as deep as intended
         assert max(member.name.count("/") for member in tar.getmembers()) == DEPTH
-    result = nix2aci_run(image, tmp_path, "--exec", "/nothing")
+    result = nix2aci_run(image, "--exec", "/nothing", tmp=tmp_path, check=False)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
     assert "/nothing" in result.stderr.splitlines()[-1]
@@ -68,9 +61,7 @@ def test_a_passwd_that_leads_to_a_fifo_in_a_volume_is_refused_at_once(tmp_path, 
     image = write_aci(tmp_path / "evil.aci", members, manifest=json.dumps(manifest).encode())
     bundles = tmp_path / "bundles"
     bundles.mkdir()
-    volume_flag = f"--volume=data,kind=host,source={volume}"
-    command = [sys.executable, "-m", "nix2aci", "run", UNSIGNED, volume_flag, str(image)]
-    result = run(command, check=False, env={**os.environ, "TMPDIR": str(bundles)}, cwd=REPO, timeout=PATIENCE)
+    result = nix2aci_run(f"--volume=data,kind=host,source={volume}", str(image), tmp=bundles, check=False)
     assert result.returncode == 1
     assert result.stderr == "nix2aci: error: the image's /etc/passwd is a FIFO, not a regular file\n"
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and sorted(volume.iterdir()) == [fifo]
@@ -92,7 +83,7 @@ def test_a_mounts_file_gives_no_host_directory_to_read_or_write(tmp_path, in_sto
     # A .mounts file travels unsigned beside the image: a hostile one named a host directory for the image's
     # mountPoint, which the app then wrote (readOnly=false) or read (readOnly=true), or a store path to write.
     require("runc")
-    image = run_config.build_image(
+    image = busybox_image(
         'exec = [ "/bin/sh" "-c" "cat /host/secret; echo planted > /host/canary" ];'
         ' mounts.host = { path = "/host"; readOnly = false; };'
     )
@@ -101,14 +92,14 @@ def test_a_mounts_file_gives_no_host_directory_to_read_or_write(tmp_path, in_sto
     mounts.write_text(f"--volume=host,kind=host,source={host},readOnly={read_only}\n")
     bundles = tmp_path / "bundles"
     bundles.mkdir()
-    result = run_config.nix2aci_run("--mounts-file", str(mounts), str(image), tmp=bundles)
+    result = nix2aci_run("--mounts-file", str(mounts), str(image), tmp=bundles, check=False)
     assert result.stderr == (
         f"nix2aci: error: --mounts-file {mounts}: volume 'host' is not a read-only store path or /etc/resolv.conf,"
         " as a build writes them (it travels unsigned beside the image): give other volumes with --volume\n"
     )
     assert (result.returncode, result.stdout) == (1, "")
     assert sorted(path.name for path in host.iterdir()) == ["secret"]
-    assert run_config.bundles_left(bundles) == []
+    assert bundles_left(bundles) == []
 
 
 # A 300 KB image of 20,000 empty files 2,000 levels deep kept `nix2aci run` busy for minutes while the extractor

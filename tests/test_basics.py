@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import UNSIGNED, nix_build_expression, nix_eval_json, only_aci, require, run
+from conftest import (
+    UNSIGNED,
+    built_aci,
+    busybox_image,
+    nix2aci,
+    nix_build_expression,
+    nix_eval_json,
+    require,
+    run,
+)
 
 pytestmark = pytest.mark.slow
 
 
-def nix2aci(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "nix2aci", *args], check=check)
-
-
-def busybox_image(arguments: str) -> Path:
-    """mkACI of busybox with ``arguments``."""
-    expression = f'n.lib.mkACI {{ packages = [ n.pkgs.busybox ]; name = "basics"; exec = [ "/bin/sh" ]; {arguments} }}'
-    return only_aci(Path(nix_build_expression(expression).stdout.split()[-1]))
+def shell_image(arguments: str) -> Path:
+    """The .aci of busybox with /bin/sh as its exec and ``arguments``."""
+    return busybox_image(f'exec = [ "/bin/sh" ]; {arguments}', name="basics")
 
 
 def members(image: Path) -> dict[str, tarfile.TarInfo]:
@@ -51,7 +53,7 @@ def _runc(is_root):
 
 
 def test_named_user_resolves_and_tmp_is_writable_by_it():
-    image = busybox_image('user = "app"; group = "staff"; uid = 1234; gid = 4321;')
+    image = shell_image('user = "app"; group = "staff"; uid = 1234; gid = 4321;')
     script = "id; touch /tmp/mine && ls -ln /tmp/mine | awk '{print $3, $4}'; grep app /etc/passwd"
     output = nix2aci("run", UNSIGNED, str(image), "--", "-c", script).stdout.splitlines()
     assert output[0] == "uid=1234(app) gid=4321(staff)"
@@ -62,7 +64,7 @@ def test_named_user_resolves_and_tmp_is_writable_by_it():
 
 
 def test_etc_hosts_certificates_and_links():
-    image = busybox_image("")
+    image = shell_image("")
     script = (
         "cat /etc/hosts; echo $SSL_CERT_FILE; "
         "for f in /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-bundle.crt /etc/pki/tls/certs/ca-bundle.crt; "
@@ -77,14 +79,14 @@ def test_etc_hosts_certificates_and_links():
 
 
 def test_each_basic_can_be_switched_off():
-    image = busybox_image("users = false; hosts = false; tmp = false; cacert = null; shellLinks = false;")
+    image = shell_image("users = false; hosts = false; tmp = false; cacert = null; shellLinks = false;")
     names = set(members(image))
     for path in ("etc/passwd", "etc/group", "etc/hosts", "tmp", "etc/ssl/certs/ca-bundle.crt", "usr/bin/env"):
         assert f"rootfs/{path}" not in names, path
 
 
 def test_files_as_data_carry_modes_and_owners_into_the_tar():
-    image = busybox_image(
+    image = shell_image(
         'files."/var/lib/app" = { directory = true; mode = "0750"; uid = 1234; gid = 4321; };'
         ' files."/etc/app.conf" = { text = "setting=1\\n"; mode = "0640"; uid = 1234; };'
         ' files."/usr/local/bin/shell" = { symlink = "/bin/sh"; };'
@@ -118,11 +120,11 @@ def test_a_file_put_into_a_package_directory_keeps_the_package_files():
     )
     image = f'n.lib.mkACI {{ packages = [ n.pkgs.busybox {docs} ]; name = "docs"; {{files}} }}'
     # Only docs provides /share: the profile makes it one symlink to docs' share...
-    plain = members(only_aci(Path(nix_build_expression(image.replace("{files}", "")).stdout.split()[-1])))
+    plain = members(built_aci(image.replace("{files}", "")))
     assert plain["rootfs/share"].issym() and plain["rootfs/share"].linkname.endswith("-docs-1/share")
     # ... and a file of the user's in it makes it a directory again, of docs' links and that file.
     user_file = 'files."/share/doc/b" = { text = "b"; };'
-    found = members(only_aci(Path(nix_build_expression(image.replace("{files}", user_file)).stdout.split()[-1])))
+    found = members(built_aci(image.replace("{files}", user_file)))
     assert found["rootfs/share"].isdir() and found["rootfs/share/doc"].isdir() and found["rootfs/share/doc/b"].isreg()
     assert found["rootfs/share/doc/a"].linkname.endswith("-docs-1/share/doc/a")
     busybox = nix_eval_json("n.pkgs.busybox.outPath")
@@ -140,7 +142,7 @@ def test_symlink_loops_are_stored_as_symlinks():
     # A second package in share/zoneinfo, so the profile merges that directory instead of linking it.
     extra = package("tzextra-1", "echo extra > $out/share/zoneinfo/Extra")
     expression = f'n.lib.mkACI {{ packages = [ {tzdata} {extra} ]; name = "tz"; }}'
-    image = only_aci(Path(nix_build_expression(expression).stdout.split()[-1]))
+    image = built_aci(expression)
     found = members(image)
     loops = [m for name, m in found.items() if name.endswith("/share/zoneinfo/posix")]
     # Once in the store copy (posix -> .), once in the profile (a link to that one), never followed.
@@ -151,7 +153,7 @@ def test_symlink_loops_are_stored_as_symlinks():
 
 
 def test_resolv_conf_is_mounted_from_the_host_read_only():
-    image = busybox_image("resolvConf = true;")
+    image = shell_image("resolvConf = true;")
     mounts = image.with_suffix(".mounts")
     assert "--volume=resolv-conf,kind=host,source=/etc/resolv.conf,readOnly=true" in mounts.read_text().split()
     output = nix2aci(
@@ -177,7 +179,7 @@ def account_files(user: str, group: str, uid: int, gid: int) -> tuple[bytes, byt
     [("app", "staff", 1234, 4321), ("app", "0", 4294967295, 7), ("1234", "www-data", 0, 33), ("_svc$", "_svc$", 1, 1)],
 )
 def test_passwd_and_group_hold_exactly_root_nobody_and_the_named_accounts(user, group, uid, gid):
-    image = busybox_image(f'user = "{user}"; group = "{group}"; uid = {uid}; gid = {gid};')
+    image = shell_image(f'user = "{user}"; group = "{group}"; uid = {uid}; gid = {gid};')
     passwd, groups = account_files(user, group, uid, gid)
     assert member_bytes(image, "rootfs/etc/passwd") == passwd
     assert member_bytes(image, "rootfs/etc/group") == groups
@@ -185,7 +187,7 @@ def test_passwd_and_group_hold_exactly_root_nobody_and_the_named_accounts(user, 
 
 def test_a_users_file_replaces_a_basic():
     mine = "root:x:0:0::/:/bin/sh\n"
-    image = busybox_image(f'files."/etc/passwd".text = {json.dumps(mine)}; files."/tmp".symlink = "/var/tmp";')
+    image = shell_image(f'files."/etc/passwd".text = {json.dumps(mine)}; files."/tmp".symlink = "/var/tmp";')
     assert member_bytes(image, "rootfs/etc/passwd") == mine.encode()
     assert members(image)["rootfs/tmp"].linkname == "/var/tmp"
 
@@ -245,7 +247,7 @@ def test_a_thin_images_mount_points_keep_apart_from_a_users_mount_of_the_same_na
     )
 
     def built(arguments: str) -> tuple[Path, dict[str, str]]:
-        image = only_aci(Path(nix_build_expression(thin.format(arguments)).stdout.split()[-1]))
+        image = built_aci(thin.format(arguments))
         manifest = json.loads(member_bytes(image, "manifest"))
         return image, {mount["name"]: mount["path"] for mount in manifest["app"]["mountPoints"]}
 

@@ -43,14 +43,13 @@ import lzma
 import re
 import struct
 import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require
+from conftest import nix2aci, require, run_guarded
 
 pytestmark = pytest.mark.slow
 
@@ -1808,11 +1807,6 @@ def verdict_of(status: int, table: dict[int, str], command: str, output: str) ->
     return table[status]
 
 
-def run_tool(command: list[str]) -> subprocess.CompletedProcess:
-    """Run a checker with the hang guard."""
-    return subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=TIMEOUT, check=False)
-
-
 @dataclasses.dataclass(frozen=True)
 class Observation:
     """What the checkers made of a row's input: ``path``, the input as written; nix2aci's
@@ -1828,14 +1822,16 @@ class Observation:
 def observe_row(row: Row, directory: Path) -> Observation:
     """Write ``row``'s input into the empty ``directory``; run nix2aci validate and, for appc inputs, actool on it."""
     path = row.make(directory)
-    result = run_tool([sys.executable, "-m", "nix2aci", "validate", *row.nix2aci_args, str(path)])
-    nix2aci = verdict_of(result.returncode, NIX2ACI_VERDICTS, "nix2aci validate", result.stdout + result.stderr)
+    result = nix2aci("validate", *row.nix2aci_args, str(path), check=False, timeout=TIMEOUT)
+    verdict = verdict_of(result.returncode, NIX2ACI_VERDICTS, "nix2aci validate", result.stdout + result.stderr)
     actool, actool_output = None, ""
     if row.actool is not None:
-        checked = run_tool([require("actool"), "--debug", "validate", *row.actool_args, str(path)])
+        checked = run_guarded(
+            [require("actool"), "--debug", "validate", *row.actool_args, str(path)], check=False, timeout=TIMEOUT
+        )
         actool_output = checked.stdout + checked.stderr
         actool = verdict_of(checked.returncode, ACTOOL_VERDICTS, "actool validate", actool_output)
-    return Observation(path, nix2aci, result, actool, actool_output)
+    return Observation(path, verdict, result, actool, actool_output)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run
+from conftest import REPO, nix2aci, run
 
 PACKAGE = REPO / "nix2aci"
 # The entry point the derivations run (nix/builder.nix): all it loads runs inside the sandbox.
@@ -147,7 +147,7 @@ def test_the_sandbox_rooms_import_no_command_or_signing_code(room: str) -> None:
 
 def test_help_lists_the_command_of_every_command_module() -> None:
     modules = sorted(path.stem for path in (PACKAGE / "commands").glob("*.py") if path.stem != "__init__")
-    usage = run([sys.executable, "-m", "nix2aci", "--help"], cwd=REPO).stdout
+    usage = nix2aci("--help").stdout
     listed = re.search(r"\{([a-z,-]+)\}", usage)
     assert listed is not None, usage
     assert sorted(listed.group(1).split(",")) == sorted(module.replace("_", "-") for module in modules)

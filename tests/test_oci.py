@@ -150,13 +150,6 @@ def test_layout_check_catches_a_wrong_diff_id(image, tmp_path):
     assert any("config blob).digest" in problem or "config.digest" in problem for problem in found), found
 
 
-@pytest.mark.parametrize("attribute", ["busyboxContainer", "busyboxImage"])
-def test_rebuild_is_bit_identical(attribute):
-    nix_build(attribute)
-    # --check rebuilds and fails when any output byte differs.
-    nix_build(attribute, "--check")
-
-
 @pytest.mark.parametrize(
     ("expression", "expected"),
     [

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 from conftest import (
     PATIENCE,
-    REPO,
     UNSIGNED,
     ac_name,
+    built_aci,
+    nix2aci,
+    nix2aci_started,
     nix_build,
     nix_build_expression,
     nix_eval_json,
@@ -22,7 +23,6 @@ from conftest import (
     read_line,
     require,
     run,
-    started,
     store_closure,
 )
 
@@ -48,25 +48,15 @@ PROBE_PACKAGE = """
 """
 
 
-def nix2aci(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    """The nix2aci command line; a hang fails the test (a container it leaves, the session check deletes)."""
-    return run([sys.executable, "-m", "nix2aci", *args], check=check, timeout=PATIENCE, **kwargs)
-
-
 def build_image(arguments: str) -> Path:
     """Build mkACI { packages = [ busybox probe ]; ARGUMENTS }; return its .aci."""
     expression = f'n.lib.mkACI {{ packages = [ n.pkgs.busybox {PROBE_PACKAGE} ]; name = "probe"; {arguments} }}'
-    return only_aci(Path(nix_build_expression(expression).stdout.split()[-1]))
+    return built_aci(expression)
 
 
 @pytest.fixture(scope="module")
 def thin() -> dict[str, Path]:
     return {attribute: only_aci(nix_build(attribute)) for attribute in ("busyboxThin", "helloThin")}
-
-
-@pytest.fixture(scope="module")
-def busybox() -> Path:
-    return only_aci(nix_build("busybox"))
 
 
 @pytest.fixture(scope="module")
@@ -231,9 +221,9 @@ def test_build_thin_names_a_missing_program(tmp_path):
 def test_ctrl_c_stops_the_app_and_removes_the_bundle(busybox, tmp_path):
     # The app exits 3 only from its SIGINT trap: were the signal not passed on, it would
     # sleep on (the wait times out) or be killed after nix2aci's stop timeout (137).
-    command = [sys.executable, "-m", "nix2aci", "run", UNSIGNED, str(busybox), "--", "-c"]
-    command.append('trap "exit 3" INT; echo started; sleep 1000 & wait')
-    with started(command, tmp_path, stdout=subprocess.PIPE, text=True, cwd=REPO) as process:
+    script = 'trap "exit 3" INT; echo started; sleep 1000 & wait'
+    arguments = ["run", UNSIGNED, str(busybox), "--", "-c", script]
+    with nix2aci_started(*arguments, tmp=tmp_path, stdout=subprocess.PIPE, text=True) as process:
         assert read_line(process.stdout) == "started\n"
         assert list(tmp_path.glob("nix2aci-run-*"))
         process.send_signal(signal.SIGINT)

@@ -10,15 +10,24 @@ from __future__ import annotations
 import io
 import json
 import os
-import select
 import signal
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, UNSIGNED, nix_build, nix_build_expression, only_aci, require, run
+from conftest import (
+    PATIENCE,
+    UNSIGNED,
+    bundles_left,
+    busybox_image,
+    nix2aci_run,
+    nix2aci_started,
+    nix_strings,
+    read_line,
+    require,
+    run,
+)
 
 from nix2aci.appc.isolators import CAPABILITIES
 from nix2aci.oci import runtime
@@ -38,36 +47,9 @@ def _root(is_root):
     require("runc")
 
 
-@pytest.fixture(scope="module")
-def busybox() -> Path:
-    return only_aci(nix_build("busybox"))
-
-
-def build_image(arguments: str) -> Path:
-    """The .aci of mkACI { packages = [ busybox ]; name = "probe"; ARGUMENTS }."""
-    expression = f'n.lib.mkACI {{ packages = [ n.pkgs.busybox ]; name = "probe"; {arguments} }}'
-    return only_aci(Path(nix_build_expression(expression).stdout.split()[-1]))
-
-
 def isolator(name: str, value: str) -> str:
     """A Nix isolator record."""
     return f'{{ name = "{name}"; value = {value}; }}'
-
-
-def nix_strings(names: tuple[str, ...] | list[str]) -> str:
-    return "[ " + " ".join(f'"{name}"' for name in names) + " ]"
-
-
-def nix2aci_run(*args: str, tmp: Path, **kwargs) -> subprocess.CompletedProcess:
-    """``nix2aci run ARGS`` of this checkout (whatever the directory) with its bundles in ``tmp`` (which must exist)."""
-    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(REPO)}
-    kwargs.setdefault("cwd", REPO)
-    kwargs.setdefault("timeout", 300)
-    return run([sys.executable, "-m", "nix2aci", "run", UNSIGNED, *args], check=False, env=env, **kwargs)
-
-
-def bundles_left(tmp: Path) -> list[Path]:
-    return sorted(tmp.glob("nix2aci-run-*"))
 
 
 def containers_in(tmp: Path) -> list[dict]:
@@ -88,7 +70,7 @@ def effective_capabilities(output: str) -> int:
 def wide_caps() -> Path:
     """An image whose retain set asks for CAP_SYS_ADMIN and CAP_NET_ADMIN, and touches /out/ran when it runs."""
     caps = isolator("os/linux/capabilities-retain-set", '{ set = [ "CAP_SYS_ADMIN" "CAP_NET_ADMIN" "CAP_KILL" ]; }')
-    return build_image(
+    return busybox_image(
         f'exec = [ "/bin/sh" "-c" "touch /out/ran; grep CapEff /proc/self/status" ]; isolators = [ {caps} ];'
         ' mounts.out.path = "/out";'
     )
@@ -97,7 +79,7 @@ def wide_caps() -> Path:
 def test_an_image_cannot_widen_its_capabilities_on_its_own(wide_caps, tmp_path):
     out, tmp = tmp_path / "out", tmp_path / "tmp"
     out.mkdir(), tmp.mkdir()
-    result = nix2aci_run("--volume", f"out,kind=host,source={out}", str(wide_caps), tmp=tmp)
+    result = nix2aci_run("--volume", f"out,kind=host,source={out}", str(wide_caps), tmp=tmp, check=False)
     assert result.returncode == 1
     assert result.stderr == (
         "nix2aci: error: probe asks for capabilities outside the default set (CAP_NET_ADMIN, CAP_SYS_ADMIN) in its"
@@ -135,7 +117,7 @@ def test_the_default_capabilities_and_a_narrowing_retain_set(busybox, tmp_path):
     bits = [CAPABILITIES.index(name) for name in runtime.DEFAULT_CAPABILITIES]
     assert effective_capabilities(default.stdout) == sum(1 << bit for bit in bits)
     retain = isolator("os/linux/capabilities-retain-set", '{ set = [ "CAP_KILL" ]; }')
-    narrow = build_image(f'exec = [ "/bin/sh" "-c" "grep CapEff /proc/self/status" ]; isolators = [ {retain} ];')
+    narrow = busybox_image(f'exec = [ "/bin/sh" "-c" "grep CapEff /proc/self/status" ]; isolators = [ {retain} ];')
     assert effective_capabilities(nix2aci_run(str(narrow), tmp=tmp_path).stdout) == 1 << 5
 
 
@@ -155,19 +137,19 @@ def test_the_default_seccomp_filter_refuses_namespaces_and_clock_tuning(busybox,
 
 def test_a_seccomp_remove_set_kills_or_returns_its_errno(tmp_path):
     remove = isolator("os/linux/seccomp-remove-set", '{ set = [ "uname" ]; }')
-    killed = build_image(f'exec = [ "/bin/uname" ]; isolators = [ {remove} ];')
-    assert nix2aci_run(str(killed), tmp=tmp_path).returncode == 128 + signal.SIGSYS
+    killed = busybox_image(f'exec = [ "/bin/uname" ]; isolators = [ {remove} ];')
+    assert nix2aci_run(str(killed), tmp=tmp_path, check=False).returncode == 128 + signal.SIGSYS
     remove = isolator("os/linux/seccomp-remove-set", '{ set = [ "mkdir" "mkdirat" ]; errno = "EROFS"; }')
-    refused = build_image(f'exec = [ "/bin/mkdir" "/made" ]; isolators = [ {remove} ];')
-    result = nix2aci_run(str(refused), tmp=tmp_path)
+    refused = busybox_image(f'exec = [ "/bin/mkdir" "/made" ]; isolators = [ {remove} ];')
+    result = nix2aci_run(str(refused), tmp=tmp_path, check=False)
     assert result.returncode == 1 and "Read-only file system" in result.stderr
 
 
 def test_a_seccomp_retain_set_allows_only_its_calls(tmp_path):
     retain = isolator("os/linux/seccomp-retain-set", f'{{ set = {nix_strings(BUSYBOX_STARTUP)}; errno = "ENOSYS"; }}')
-    image = build_image(f'exec = [ "/bin/echo" "retained" ]; isolators = [ {retain} ];')
+    image = busybox_image(f'exec = [ "/bin/echo" "retained" ]; isolators = [ {retain} ];')
     assert nix2aci_run(str(image), tmp=tmp_path).stdout == "retained\n"
-    result = nix2aci_run("--exec", "/bin/mkdir", str(image), "--", "/made", tmp=tmp_path)
+    result = nix2aci_run("--exec", "/bin/mkdir", str(image), "--", "/made", tmp=tmp_path, check=False)
     assert result.returncode == 1 and "Function not implemented" in result.stderr
 
 
@@ -176,9 +158,9 @@ def test_a_seccomp_retain_set_cannot_allow_what_the_default_filter_refuses(tmp_p
     retain = isolator("os/linux/seccomp-retain-set", f'{{ set = {nix_strings(calls)}; errno = "ENOSYS"; }}')
     out, tmp = tmp_path / "out", tmp_path / "tmp"
     out.mkdir(), tmp.mkdir()
-    image = build_image(f'exec = [ "/bin/touch" "/out/ran" ]; isolators = [ {retain} ]; mounts.out.path = "/out";')
+    image = busybox_image(f'exec = [ "/bin/touch" "/out/ran" ]; isolators = [ {retain} ]; mounts.out.path = "/out";')
     volume = f"out,kind=host,source={out}"
-    result = nix2aci_run("--volume", volume, str(image), tmp=tmp)
+    result = nix2aci_run("--volume", volume, str(image), tmp=tmp, check=False)
     assert result.returncode == 1
     assert result.stderr == (
         "nix2aci: error: probe's os/linux/seccomp-retain-set allows keyctl, unshare, which the default seccomp"
@@ -206,13 +188,6 @@ def test_net_host_shares_the_hosts_interfaces(busybox, tmp_path):
 # --- Signals
 
 
-def read_line(process: subprocess.Popen, timeout: float) -> str:
-    """The next line of ``process``'s stdout, or a failure after ``timeout`` seconds."""
-    ready, _, _ = select.select([process.stdout], [], [], timeout)
-    assert ready, f"no output within {timeout} s"
-    return process.stdout.readline()
-
-
 @pytest.mark.parametrize(
     ("number", "script", "status"),
     [
@@ -223,33 +198,21 @@ def read_line(process: subprocess.Popen, timeout: float) -> str:
     ],
 )
 def test_sigterm_and_sighup_stop_the_app_and_remove_container_and_bundle(busybox, tmp_path, number, script, status):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nix2aci", "run", UNSIGNED, str(busybox), "--", "-c", script],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-        cwd=REPO,
-    )
-    try:
-        assert read_line(process, 120) == "started\n"
+    arguments = ["run", UNSIGNED, str(busybox), "--", "-c", script]
+    with nix2aci_started(*arguments, tmp=tmp_path, stdout=subprocess.PIPE, text=True) as process:
+        assert read_line(process.stdout) == "started\n"
         assert [entry["status"] for entry in containers_in(tmp_path)] == ["running"]
         assert len(bundles_left(tmp_path)) == 1
         process.send_signal(number)
-        assert process.wait(timeout=120) == status
+        assert process.wait(timeout=PATIENCE) == status
         assert containers_in(tmp_path) == [] and bundles_left(tmp_path) == []
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for entry in containers_in(tmp_path):
-            run(["runc", "delete", "--force", entry["id"]], check=False)
 
 
 # --- Volumes and the mounts file
 
 
 def test_a_relative_volume_source_is_the_callers(tmp_path):
-    image = build_image('exec = [ "/bin/cat" "/data/file" ]; mounts.data = { path = "/data"; readOnly = true; };')
+    image = busybox_image('exec = [ "/bin/cat" "/data/file" ]; mounts.data = { path = "/data"; readOnly = true; };')
     (tmp_path / "dir").mkdir()
     (tmp_path / "dir/file").write_text("from the caller's directory\n")
     result = nix2aci_run("--volume", "data,kind=host,source=dir", str(image), tmp=tmp_path, cwd=tmp_path)
@@ -271,7 +234,7 @@ def test_a_mounts_file_that_is_not_a_regular_utf8_file_is_one_line(busybox, tmp_
     for name, message in expected.items():
         # A FIFO must not block: a refusal takes far less than this even on a loaded machine.
         result = nix2aci_run(
-            "--mounts-file", str(tmp_path / name), str(busybox), "--", "-c", "true", tmp=tmp, timeout=60
+            "--mounts-file", str(tmp_path / name), str(busybox), "--", "-c", "true", tmp=tmp, timeout=60, check=False
         )
         assert result.returncode == 1
         assert result.stderr == f"nix2aci: error: --mounts-file {tmp_path / name}: {message}" + (
@@ -312,14 +275,14 @@ def test_hostile_ids_and_quantities_are_one_line(tmp_path, app, message):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     image = hand_made_aci(tmp_path / "hand.aci", {"exec": ["/bin/true"], **app})
-    result = nix2aci_run(str(image), tmp=tmp)
+    result = nix2aci_run(str(image), tmp=tmp, check=False)
     assert result.returncode == 1
     assert message in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert bundles_left(tmp) == []
 
 
 def test_insecure_options_names_the_allowed_values(busybox, tmp_path):
-    result = nix2aci_run("--insecure-options=image,everything", str(busybox), tmp=tmp_path)
+    result = nix2aci_run("--insecure-options=image,everything", str(busybox), tmp=tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr == (
         "nix2aci: error: --insecure-options: unknown value 'everything' (allowed: image, capabilities, seccomp, all)\n"

@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import PATIENCE, REPO, nix_build, nix_build_expression, only_aci, require, run
+from conftest import built_aci, nix2aci, nix_build, only_aci, require
 
 from nix2aci import run as run_module
 from nix2aci.errors import Nix2AciError
@@ -35,12 +34,6 @@ CANARY_IMAGE = f"""n.lib.mkACI {{
 HOW_TO_TRUST = "nix2aci trust --prefix NAME PUBKEYS"
 
 
-def nix2aci(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """This checkout's command line with ``env`` added; never raises on a failure."""
-    command = [sys.executable, "-m", "nix2aci", *args]
-    return run(command, env={**os.environ, **env}, check=False, cwd=REPO, timeout=PATIENCE)
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory) -> dict[str, Path]:
     """Two dedicated signing keys made by `nix2aci prepare-signing-key`: their GnuPG homes."""
@@ -48,7 +41,7 @@ def keys(tmp_path_factory) -> dict[str, Path]:
     homes = {}
     for name in ("alice", "mallory"):
         home = tmp_path_factory.mktemp("keys") / name
-        result = nix2aci("prepare-signing-key", "--home", str(home), "--no-protection", "--name", name, env={})
+        result = nix2aci("prepare-signing-key", "--home", str(home), "--no-protection", "--name", name)
         assert result.returncode == 0, result.stderr
         homes[name] = home
     yield homes
@@ -58,7 +51,7 @@ def keys(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def built() -> Path:
-    return only_aci(Path(nix_build_expression(CANARY_IMAGE).stdout.split()[-1]))
+    return built_aci(CANARY_IMAGE)
 
 
 @pytest.fixture
@@ -86,7 +79,7 @@ def run_canary(paths: dict[str, Path], *flags: str) -> subprocess.CompletedProce
     require("runc")
     volume = f"out,kind=host,source={paths['out']}"
     environment = {"NIX2ACI_TRUSTED_KEYS": str(paths["store"]), "TMPDIR": str(paths["tmp"])}
-    return nix2aci("run", *flags, "--volume", volume, str(paths["image"]), env=environment)
+    return nix2aci("run", *flags, "--volume", volume, str(paths["image"]), env=environment, check=False)
 
 
 def assert_refused(result: subprocess.CompletedProcess, paths: dict[str, Path], *message: str) -> None:

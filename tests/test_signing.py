@@ -13,12 +13,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import NIX_OPTIONS, REPO, nix_build, nix_build_expression, only_aci, require, run
+from conftest import NIX_OPTIONS, REPO, nix2aci, nix_build, nix_build_expression, only_aci, require, run
 
 from nix2aci.errors import Nix2AciError
 from nix2aci.signing import openpgp
@@ -90,14 +89,6 @@ def postprocess(output: Path, cwd: Path, home: Path, *args: str, check: bool = T
     """Run ``output``/postprocess.sh from ``cwd`` as a user would."""
     cwd.mkdir(parents=True, exist_ok=True)
     return run([str(output / "postprocess.sh"), *args], cwd=cwd, env=bare_env(home), check=check)
-
-
-def nix2aci(
-    *args: str, env: dict[str, str] | None = None, check: bool = False, **kwargs
-) -> subprocess.CompletedProcess:
-    """The nix2aci command line of this checkout (the .venv's python-gnupg 0.5), from any directory."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return run([sys.executable, "-m", "nix2aci", *args], env=env, check=check, **kwargs)
 
 
 def build_expression(expression: str, rooted: bool = True) -> Path:
@@ -284,7 +275,7 @@ def test_one_flipped_byte_in_a_copy_of_the_image_fails_verification(
     good = nix2aci("verify", "--keyring", str(public_key), str(copy))
     signer = f"nix2aci test <test@example.invalid> ({fingerprint})"
     assert (good.returncode, good.stdout) == (0, f"{copy}: good signature by {signer}, SHA512\n")
-    failed = nix2aci("verify", "--keyring", str(public_key), str(flipped))
+    failed = nix2aci("verify", "--keyring", str(public_key), str(flipped), check=False)
     assert failed.returncode == 1
     assert failed.stderr.startswith(f"nix2aci: error: {flipped}: the signature {flipped}.asc is refused: ")
     assert (
@@ -304,7 +295,7 @@ def test_nix2aci_sign_and_verify_with_only_a_public_key(
     assert signed.returncode == 0, signed.stderr
     assert signed.stdout == f"{image}.asc: signed by nix2aci test <test@example.invalid> ({fingerprint}), SHA512\n"
     # Never into the store (root could write there and corrupt the store path).
-    in_store = nix2aci("sign", str(only_aci(busybox)), env=env)
+    in_store = nix2aci("sign", str(only_aci(busybox)), env=env, check=False)
     assert in_store.returncode == 1 and "is in the Nix store, where nothing may be added" in in_store.stderr
     assert sorted(path.name for path in busybox.iterdir()) == sorted(
         [only_aci(busybox).name, f"{only_aci(busybox).name}.id", "postprocess.sh"]
@@ -316,11 +307,11 @@ def test_nix2aci_sign_and_verify_with_only_a_public_key(
     other_home = short_dir / "other"
     make_key(other_home, "someone else")
     try:
-        stranger = nix2aci("verify", "--keyring", str(other_home / "pubkeys.gpg"), str(image))
+        stranger = nix2aci("verify", "--keyring", str(other_home / "pubkeys.gpg"), str(image), check=False)
         assert stranger.returncode == 1
         refused = f"{image}: the signature {image}.asc is refused: made by key {fingerprint[-16:]}, which is not in"
         assert f"{refused} the keyring" in stranger.stderr
-        unknown = nix2aci("sign", str(image), env={**env, "NIX2ACI_SIGNING_KEY": "nobody-like-this"})
+        unknown = nix2aci("sign", str(image), env={**env, "NIX2ACI_SIGNING_KEY": "nobody-like-this"}, check=False)
         assert unknown.returncode == 1
         assert "NIX2ACI_SIGNING_KEY='nobody-like-this' matches no secret key" in unknown.stderr
     finally:
@@ -605,7 +596,7 @@ def test_verify_refuses_expired_revoked_text_mode_attached_and_double_signatures
     good = nix2aci("verify", "--keyring", str(keyring), "--signature", str(odd_signatures["good"]), str(data))
     assert good.returncode == 0 and "good signature by good <good@example.invalid>" in good.stdout, good.stderr
 
-    result = nix2aci("verify", "--keyring", str(keyring), "--signature", str(asc), str(data))
+    result = nix2aci("verify", "--keyring", str(keyring), "--signature", str(asc), str(data), check=False)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr.startswith(f"nix2aci: error: {data}: the signature {asc} is refused: ")
     assert refusal in result.stderr
@@ -641,7 +632,7 @@ def test_a_new_signature_is_verified_before_it_replaces_the_old_one(busybox, sho
 
         (home / "gpg.conf").write_text("textmode\n")
         again = postprocess(busybox, tmp_path, home, check=False)
-        resigned = nix2aci("sign", str(copy), env={"NIX2ACI_GNUPGHOME": str(home)})
+        resigned = nix2aci("sign", str(copy), env={"NIX2ACI_GNUPGHOME": str(home)}, check=False)
     finally:
         stop_agent(home)
     for result, path in ((again, link), (resigned, copy)):
@@ -693,7 +684,7 @@ def test_build_thin_refuses_a_users_files_and_force_replaces_them(tmp_path):
     my_signature.write_bytes(b"my signature\n")
     os.symlink("/home/alice/volumes", outdir / "greeter.mounts")
 
-    refused = nix2aci("build-thin", "greeter", "hello", "hello", cwd=tmp_path)
+    refused = nix2aci("build-thin", "greeter", "hello", "hello", cwd=tmp_path, check=False)
     assert refused.returncode == 1
     assert refused.stderr == (
         "nix2aci: error: will not replace ACIs/greeter.aci (a regular file), ACIs/greeter.mounts (a link to "
@@ -722,7 +713,7 @@ def test_build_thin_refuses_a_users_files_and_force_replaces_them(tmp_path):
     ],
 )
 def test_build_thin_with_a_package_that_is_not_a_derivation_says_so(tmp_path, package, message):
-    result = nix2aci("build-thin", "x", "hello", "hello", package, cwd=tmp_path)
+    result = nix2aci("build-thin", "x", "hello", "hello", package, cwd=tmp_path, check=False)
     assert result.returncode == 1
     assert result.stderr.startswith(f"nix2aci: error: {message}")
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
@@ -738,6 +729,6 @@ def test_verify_names_a_fifo_or_a_missing_file_at_once(odd_signatures, tmp_path,
         arguments = (
             [str(path), "--signature", str(signature)] if which == "image" else [str(image), "--signature", str(path)]
         )
-        result = nix2aci("verify", "--keyring", str(keyring), *arguments, timeout=60)
+        result = nix2aci("verify", "--keyring", str(keyring), *arguments, timeout=60, check=False)
         assert result.returncode == 2  # a file argument that cannot be used: a usage error
         assert result.stderr == f"nix2aci: error: {which} {path} {problem}\n"

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, require, run
+from conftest import nix2aci, require, run
 
 from nix2aci.errors import Nix2AciError
 from nix2aci.signing import trust
@@ -26,13 +25,6 @@ SKIP = "--insecure-options=image"
 def gpg(home: Path, *args: str) -> subprocess.CompletedProcess:
     require("gpg")
     return run(["gpg", "--homedir", str(home), "--batch", *args])
-
-
-def nix2aci(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """The command line of this checkout with ``env`` added; never raises on a failure."""
-    return run(
-        [sys.executable, "-m", "nix2aci", *args], env={**os.environ, "PYTHONPATH": str(REPO), **env}, check=False
-    )
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
@@ -88,7 +80,7 @@ def verify(keys, signer: str, image_bytes: bytes | None = None) -> trust.Trusted
 
 
 def test_trust_stores_a_prefix_key_in_rkts_layout_and_says_what_it_trusted(keys, store, tmp_path):
-    result = nix2aci("trust", "--prefix", "example.com/app", str(keys["alice"]), env={})
+    result = nix2aci("trust", "--prefix", "example.com/app", str(keys["alice"]))
     fingerprint = keys["alice-fpr"]
     path = store / "prefix.d" / "example.com" / "app" / fingerprint.lower()
     assert (result.returncode, result.stderr) == (0, "")
@@ -107,12 +99,12 @@ def test_trust_stores_a_prefix_key_in_rkts_layout_and_says_what_it_trusted(keys,
     assert [line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:")][:1] == [fingerprint]
     assert listed.count("\npub:") + listed.startswith("pub:") == 1
     # Trusting again changes nothing.
-    again = nix2aci("trust", "--prefix", "example.com/app", str(keys["alice"]), env={})
+    again = nix2aci("trust", "--prefix", "example.com/app", str(keys["alice"]))
     assert again.returncode == 0 and list(snapshot(store)) == [f"prefix.d/example.com/app/{fingerprint.lower()}"]
 
 
 def test_trust_root_and_several_files(keys, store):
-    result = nix2aci("trust", "--root", str(keys["alice"]), str(keys["mallory"]), env={})
+    result = nix2aci("trust", "--root", str(keys["alice"]), str(keys["mallory"]))
     assert result.returncode == 0, result.stderr
     assert sorted(snapshot(store)) == sorted(f"root.d/{keys[f'{n}-fpr'].lower()}" for n in ("alice", "mallory"))
     assert f"trusted {keys['mallory-fpr']} (mallory <mallory@example.invalid>) for every image: " in result.stdout
@@ -144,7 +136,7 @@ def test_the_stores_read_and_written(tmp_path, monkeypatch):
     "prefix", ["Example.com/app", "example.com/../etc", "/example.com", "example.com//app", "example.com/", "a b"]
 )
 def test_a_prefix_must_be_an_ac_identifier(keys, store, prefix):
-    result = nix2aci("trust", "--prefix", prefix, str(keys["alice"]), env={})
+    result = nix2aci("trust", "--prefix", prefix, str(keys["alice"]), check=False)
     assert result.returncode == 1
     assert result.stderr.startswith(f"nix2aci: error: --prefix {prefix!r} is not an AC identifier (an image name:")
     assert len(result.stderr.splitlines()) == 1
@@ -164,7 +156,7 @@ def test_trust_refuses_what_is_not_a_public_key_with_one_line(keys, store, tmp_p
         os.mkfifo(pubkeys)
     elif kind == "directory":
         pubkeys.mkdir()
-    result = nix2aci("trust", "--prefix", "example.com/app", str(pubkeys), env={})
+    result = nix2aci("trust", "--prefix", "example.com/app", str(pubkeys), check=False)
     # A file argument that is no regular file is a usage error (2); one that holds no key is invalid input (1).
     unusable = {
         "fifo": "is a FIFO, not a regular file",
@@ -182,7 +174,7 @@ def test_trust_refuses_what_is_not_a_public_key_with_one_line(keys, store, tmp_p
 
 
 def test_a_signature_by_a_prefix_key_covers_that_name_and_the_names_under_it(keys, store):
-    nix2aci("trust", "--prefix", "example.com/app", str(keys["alice"]), env={})
+    nix2aci("trust", "--prefix", "example.com/app", str(keys["alice"]))
     before = snapshot(store)
     checked = verify(keys, "alice")
     assert checked.signer.fingerprint == keys["alice-fpr"]
@@ -196,10 +188,10 @@ def test_a_signature_by_a_prefix_key_covers_that_name_and_the_names_under_it(key
 
 
 def test_a_root_key_covers_every_name_and_a_key_may_hold_several_prefixes(keys, store):
-    nix2aci("trust", "--prefix", "example.com/app", str(keys["alice"]), env={})
-    nix2aci("trust", "--prefix", "example.org", str(keys["alice"]), env={})
+    nix2aci("trust", "--prefix", "example.com/app", str(keys["alice"]))
+    nix2aci("trust", "--prefix", "example.org", str(keys["alice"]))
     assert verify(keys, "alice").prefixes == ("example.com/app", "example.org")
-    nix2aci("trust", "--root", str(keys["mallory"]), env={})
+    nix2aci("trust", "--root", str(keys["mallory"]))
     checked = verify(keys, "mallory")
     assert checked.prefixes == ("",) and checked.covers("anything.example/at/all")
 
@@ -240,7 +232,7 @@ def test_what_is_not_trusted_is_refused_saying_how_to_trust_or_skip(keys, store,
     if case == "bad":
         image.write_bytes(image.read_bytes() + b"\0")
     if case != "no keys":
-        nix2aci("trust", "--prefix", "example.com", str(keys["alice"]), str(keys["expired"]), env={})
+        nix2aci("trust", "--prefix", "example.com", str(keys["alice"]), str(keys["expired"]))
     if case == "impostor":  # mallory's key in a file named after alice's: the name gives mallory nothing
         (store / "prefix.d" / "example.com" / keys["alice-fpr"].lower()).write_bytes(keys["mallory"].read_bytes())
     before = (image.read_bytes(), signature.read_bytes() if signature.exists() else None, snapshot(store))

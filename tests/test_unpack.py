@@ -12,60 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import stat
-import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO, UNSIGNED, nix_build, only_aci, require, run
+from conftest import nix2aci_run, run
+from handmade import HOSTILE_MANIFEST, entry, unpack_file, write_aci
 
 from nix2aci.aci import unpack
 from nix2aci.errors import Nix2AciError
 
-MANIFEST = json.dumps(
-    {
-        "acKind": "ImageManifest",
-        "acVersion": "0.8.11",
-        "name": "evil",
-        "app": {"exec": ["/bin/sh"], "user": "0", "group": "0"},
-    }
-).encode()
 FORMATS = {"pax": tarfile.PAX_FORMAT, "gnu": tarfile.GNU_FORMAT}
-
-
-def entry(
-    name: str,
-    kind: bytes = tarfile.REGTYPE,
-    *,
-    link: str = "",
-    mode: int = 0o644,
-    data: bytes = b"planted\n",
-    pax_path: str | None = None,
-) -> tuple[tarfile.TarInfo, bytes]:
-    """A tar member and its contents; ``pax_path`` puts a name in a PAX header as written (NUL included)."""
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname, info.mode, info.uid, info.gid = kind, link, mode, 1234, 4321
-    info.size = len(data) if kind == tarfile.REGTYPE else 0
-    if pax_path is not None:
-        info.pax_headers = {"path": pax_path}
-    return info, data
-
-
-def write_aci(
-    path: Path,
-    members: list[tuple[tarfile.TarInfo, bytes]],
-    tar_format: int = tarfile.PAX_FORMAT,
-    manifest: bytes = MANIFEST,
-) -> Path:
-    """An ACI at ``path``: ``manifest``, rootfs, then ``members``."""
-    with tarfile.open(path, "w", format=tar_format) as tar:
-        for info, data in [entry("manifest", data=manifest), entry("rootfs", tarfile.DIRTYPE, mode=0o755), *members]:
-            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
-    return path
 
 
 class Canary:
@@ -181,12 +141,6 @@ HOSTILE: dict[str, tuple[Callable[[Canary], list], str]] = {
         "evil.aci is not a valid ACI: member 'rootfs/f': duplicate entry",
     ),
 }
-
-
-def unpack_file(image: Path, bundle: Path, **options) -> unpack.Unpacked:
-    bundle.mkdir()
-    with open(image, "rb") as file:
-        return unpack.unpack_image(file, str(image), str(bundle), **options)
 
 
 @pytest.mark.parametrize("tar_format", FORMATS)
@@ -363,7 +317,11 @@ class ReadOnlyOnce:
 def test_the_image_is_read_once_forward_from_where_the_file_is(tmp_path, compression):
     image = tmp_path / "ok.aci"
     with tarfile.open(image, f"w:{compression}") as tar:
-        for info, data in [entry("manifest", data=MANIFEST), entry("rootfs", tarfile.DIRTYPE), entry("rootfs/x")]:
+        for info, data in [
+            entry("manifest", data=HOSTILE_MANIFEST),
+            entry("rootfs", tarfile.DIRTYPE),
+            entry("rootfs/x"),
+        ]:
             tar.addfile(info, io.BytesIO(data))
     # A plain tar may be followed by padding, here more than one read takes: it is read too. Compressed data may not.
     after = b"" if compression else b"\0" * (3 << 20)
@@ -402,23 +360,12 @@ def test_replacing_the_image_after_it_is_opened_changes_nothing(tmp_path, canary
 
 
 # End to end, through the command line and runc.
-def nix2aci_run(image: Path, tmp_path: Path, *args: str):
-    """``python -m nix2aci run IMAGE ARGS`` with its own TMPDIR (where the bundles go)."""
-    require("runc")
-    bundles = tmp_path / "bundles"
-    bundles.mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "nix2aci", "run", UNSIGNED, str(image), *args]
-    result = run(command, check=False, env={**os.environ, "TMPDIR": str(bundles)}, cwd=REPO)
-    assert list(bundles.iterdir()) == [], "the bundle was left behind"
-    return result
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["dot-dot-through-a-symlink", "relative-hard-link-then-write-through-it"])
 def test_run_refuses_hostile_archives(tmp_path, canary, case, is_root):
     members, message = HOSTILE[case]
     image = write_aci(tmp_path / "evil.aci", members(canary))
-    result = nix2aci_run(image, tmp_path)
+    result = nix2aci_run(image, tmp=tmp_path, check=False)
     assert result.returncode == 1
     assert result.stderr.startswith(f"nix2aci: error: {image}: ") and message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
@@ -428,21 +375,16 @@ def test_run_refuses_hostile_archives(tmp_path, canary, case, is_root):
 @pytest.mark.slow
 def test_run_refuses_a_set_gid_file(tmp_path, is_root):
     image = write_aci(tmp_path / "evil.aci", [entry("rootfs/sg", mode=0o2755)])
-    result = nix2aci_run(image, tmp_path)
+    result = nix2aci_run(image, tmp=tmp_path, check=False)
     assert result.returncode == 1
     assert result.stderr == (
         f"nix2aci: error: {image}: member 'rootfs/sg' is set-uid or set-gid; pass --allow-setuid to run such an image\n"
     )
 
 
-@pytest.fixture(scope="module")
-def busybox() -> Path:
-    return only_aci(nix_build("busybox"))
-
-
 @pytest.mark.slow
 def test_run_still_runs_a_valid_image(busybox, tmp_path, is_root):
-    result = nix2aci_run(busybox, tmp_path, "--", "-c", "echo ok; ls -ld /bin/busybox")
+    result = nix2aci_run(busybox, "--", "-c", "echo ok; ls -ld /bin/busybox", tmp=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok\n")
 

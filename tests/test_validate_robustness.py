@@ -19,20 +19,17 @@ import json
 import lzma
 import os
 import random
-import signal
 import stat
 import struct
-import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from conftest import MANIFEST
+from conftest import MANIFEST, nix2aci_environment, run_guarded
 
 from nix2aci import inputs, validate
 
@@ -77,26 +74,16 @@ runpy.run_module("nix2aci", run_name="__main__", alter_sys=True)
 
 
 def nix2aci_validate(*args: str | Path) -> Run:
-    """Run `nix2aci validate ARGS` with the hang guard; measure its peak memory (its own: VmHWM) and bytes read.
+    """Run `nix2aci validate ARGS` of this checkout with the hang guard; measure its peak memory (its own: VmHWM)
+    and bytes read.
 
     Fails the test on a hang, a traceback, or more than MEMORY_BOUND of memory.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as peak:
+    with tempfile.NamedTemporaryFile() as peak:
         command = [sys.executable, "-c", _MEASURED_MAIN, peak.name, "validate", *map(str, args)]
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        guard = threading.Timer(HANG_GUARD, process.kill)
-        guard.start()
-        try:
-            process.wait()
-        finally:
-            guard.cancel()
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = (stream.read().decode(errors="replace") for stream in (out, err))
+        result = run_guarded(command, check=False, env=nix2aci_environment(), timeout=HANG_GUARD)
         peak_kib, bytes_read = (peak.read().split() or [b"0", b"0"])[:2]
-        run = Run(process.returncode, stdout, stderr, int(peak_kib) * 1024, int(bytes_read))
-    if run.status == -signal.SIGKILL:
-        pytest.fail(f"nix2aci validate {args} hung: killed after {HANG_GUARD} s")
+    run = Run(result.returncode, result.stdout, result.stderr, int(peak_kib) * 1024, int(bytes_read))
     assert "Traceback" not in run.stderr, run.stderr
     assert run.max_rss, "the run did not report its peak memory"
     assert run.max_rss < MEMORY_BOUND, f"{run.max_rss >> 20} MiB for nix2aci validate {args}"

@@ -3,8 +3,7 @@
 import copy
 
 import hypothesis
-from test_appc_manifest import FULL
-from test_validate_fuzz import check_document
+from manifests import FULL, check_document
 
 st = hypothesis.strategies
 

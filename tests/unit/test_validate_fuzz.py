@@ -39,6 +39,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from manifests import assert_one_line, check_document
 
 from nix2aci import validate
 from nix2aci.appc import CAPABILITIES, KNOWN_ISOLATORS, RELEASES, VALID_OS_ARCH, ImageManifest
@@ -353,30 +354,6 @@ def mutated_manifests(draw: st.DrawFn) -> Any:
     for _ in range(draw(st.integers(1, 3))):
         document = draw(mutate_once(document))
     return document
-
-
-def assert_one_line(message: str) -> None:
-    """A message the CLI can print as one line: non-empty, no newline, encodable as UTF-8."""
-    assert message and "\n" not in message
-    message.encode("utf-8")
-
-
-def check_document(document: Any) -> None:
-    """problems() never raises; from_json raises its first problem or gives a model that round-trips."""
-    problems = ImageManifest.problems(document)
-    event("rejected" if problems else "accepted")
-    assert all(isinstance(problem, SpecError) for problem in problems)
-    for problem in problems:
-        assert_one_line(str(problem))
-    if problems:
-        with pytest.raises(SpecError) as raised:
-            ImageManifest.from_json(document)
-        assert str(raised.value) == str(problems[0])
-    else:
-        manifest = ImageManifest.from_json(document)
-        for warning in manifest.warnings:
-            assert_one_line(warning)
-        assert ImageManifest.from_json(manifest.to_json()) == manifest
 
 
 @fuzz("mutation")
