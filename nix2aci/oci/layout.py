@@ -44,24 +44,25 @@ def layer_media_type(compression: Compression, base: str = LAYER) -> str:
     return base + compression.media_suffix
 
 
-def _layer_schema(document: dict[str, Any]) -> dict[str, Any]:
-    """image.schema.json with the layer media types of LAYER_COMPRESSIONS, so a compression is allowed in one place."""
+def schemas() -> dict[str, Schema]:
+    """One schema per document kind, all sharing the definitions of image.schema.json, whose layer media types
+    (left open in the file) are those of LAYER_COMPRESSIONS: so a compression is allowed for layers in one place."""
+    document = load_json(__package__, "image.schema.json")
     compressions = [LAYER_COMPRESSIONS.named(name) for name in LAYER_COMPRESSIONS.names]
-    media_type = document["definitions"]["manifest"]["properties"]["layers"]["items"]["allOf"][1]["properties"]
-    media_type["mediaType"] = {
+    layer = document["definitions"]["manifest"]["properties"]["layers"]["items"]["allOf"][1]["properties"]
+    layer["mediaType"] = {
         "description": "a layer media type: "
-        + ", ".join([LAYER, *(f"...tar{c.media_suffix}" for c in compressions if c.media_suffix)])
+        + ", ".join([LAYER, *(f"...tar{known.media_suffix}" for known in compressions if known.media_suffix)])
         + ", or their nondistributable forms",
-        "enum": [layer_media_type(c, base) for base in (LAYER, NONDISTRIBUTABLE_LAYER) for c in compressions],
+        "enum": [layer_media_type(known, base) for base in (LAYER, NONDISTRIBUTABLE_LAYER) for known in compressions],
     }
-    return document
+    return {
+        kind: Schema({**document, "$ref": f"#/definitions/{kind}"})
+        for kind in ("layout", "index", "manifest", "config")
+    }
 
 
-_DOCUMENT = _layer_schema(load_json(__package__, "image.schema.json"))
-# One schema per document kind, all sharing the definitions of image.schema.json.
-SCHEMAS = {
-    kind: Schema({**_DOCUMENT, "$ref": f"#/definitions/{kind}"}) for kind in ("layout", "index", "manifest", "config")
-}
+SCHEMAS = schemas()
 
 
 @attrs.frozen
