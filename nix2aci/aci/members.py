@@ -31,14 +31,15 @@ from ..archive.read import (
 )
 from ..build import plan
 from ..errors import NotChecked, SpecError
-from ..schema import join_path, parse_json, prefixed
+from ..schema import join_path, load_json, parse_json, prefixed
 
 # The most members nix2aci reads from one archive (large closures have a few
 # 100,000 files). A digest of each name is kept to find duplicates: about 90 bytes
 # a member, so this bounds that memory to about 100 MB.
 MAX_MEMBERS = 1 << 20
-# The compressions an ACI may use (spec/aci.md: gzip, bzip2, xz, or none), in the order messages list them.
-COMPRESSIONS = Allowed("images", ("gzip", "bzip2", "xz", "none"))
+# The compressions an ACI may use (spec/aci.md: gzip, bzip2, xz, or none), in the order messages list them;
+# nix/mk-aci.nix reads the same file for its `compression` argument.
+COMPRESSIONS = Allowed("images", tuple(load_json(__package__, "compressions.json")))
 
 
 def clean_name(name: str) -> str:

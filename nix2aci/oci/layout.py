@@ -31,8 +31,9 @@ INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
 REF_NAME = "org.opencontainers.image.ref.name"
-# The compressions a layer may use (image-spec layer.md), each named in the media type by its suffix.
-LAYER_COMPRESSIONS = Allowed("OCI layers", ("gzip", "none"))
+# The compressions a layer may use (image-spec layer.md), each named in the media type by its suffix;
+# nix/oci-image.nix reads the same file for its `compression` argument.
+LAYER_COMPRESSIONS = Allowed("OCI layers", tuple(load_json(__package__, "layer-compressions.json")))
 LAYER = "application/vnd.oci.image.layer.v1.tar"
 NONDISTRIBUTABLE_LAYER = "application/vnd.oci.image.layer.nondistributable.v1.tar"
 

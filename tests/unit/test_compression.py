@@ -19,8 +19,13 @@ from nix2aci.build import plan
 from nix2aci.oci import layout
 
 AVAILABLE = sorted(name for name, known in REGISTRY.items() if known.available)
-# More than one gzip block of pgzip and one decompressed piece, some of it hard to compress.
-DATA = b"".join(hashlib.sha256(b"%d" % i).digest() * (i % 7 + 1) for i in range(12000)) + os.urandom(300 << 10)
+# Many gzip blocks of pgzip and decompressed pieces: some of it hard to compress, and zeros that one read of
+# compressed data makes far more than a piece of.
+DATA = (
+    b"".join(hashlib.sha256(b"%d" % i).digest() * (i % 7 + 1) for i in range(12000))
+    + os.urandom(300 << 10)
+    + bytes(3 << 20)
+)
 assert len(DATA) > PIECE_SIZE
 
 
