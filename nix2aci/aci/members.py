@@ -151,7 +151,7 @@ def _tar_errors() -> Iterator[None]:
 
 
 class AciMembers:
-    """The members of an opened ACI, read once, forward, in bounded memory, each seen by a :class:`ArchiveRules`.
+    """The members of an opened ACI, read once, forward, in bounded memory, each seen by an :class:`ArchiveRules`.
 
     Input: a binary file (plain tar, or compressed as :data:`COMPRESSIONS` allow) read from where it is,
     never seeked; its uncompressed pieces pass through ``pieces_through`` when
