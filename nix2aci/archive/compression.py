@@ -148,11 +148,6 @@ def register(compression: Compression) -> Compression:
     return compression
 
 
-def unregister(name: str) -> None:
-    """Remove the compression ``name`` from the registry (for tests that register one of their own)."""
-    del REGISTRY[name]
-
-
 register(NONE)
 GZIP = register(
     Compression(

@@ -169,7 +169,7 @@ def toy(monkeypatch):
         monkeypatch.setattr(layout, "SCHEMAS", layout.schemas())
         yield known
     finally:
-        compression.unregister("toy")
+        del compression.REGISTRY["toy"]
 
 
 def _oci_layout(root, layer: bytes, media_type: str, diff_id: str) -> None:
