@@ -69,7 +69,9 @@ let
     })) [ ] "images this one depends on";
     pathWhitelist = optional (types.listOf types.absolutePath) [ ] "the only paths of the image the app may see";
     sign = optional types.bool true "whether postprocess.sh signs the image (false: it only links)";
-    compression = optional (types.enum [ "gzip" "xz" "bzip2" "none" ]) "gzip" "the image's compression";
+    # The ACI format's compressions, as the builder allows them (nix2aci/aci/members.py reads the same file).
+    compression = optional (types.enum (builtins.fromJSON (builtins.readFile ../nix2aci/aci/compressions.json))) "gzip"
+      "the image's compression";
     compressionLevel = optional (types.nullOr (types.intBetween 0 9)) null "the compression level; null: the tool's";
   });
 

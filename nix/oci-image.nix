@@ -23,7 +23,9 @@ let
     exposedPorts = optional (types.listOf (types.mkPattern "a port like \"80/tcp\", \"53/udp\" or \"8080\"" "[0-9]+(/(tcp|udp))?")) [ ]
       "the config's ExposedPorts: [ \"80/tcp\" ]";
     labels = optional (types.attrsOf types.string types.string) { } "the config's Labels";
-    compression = optional (types.enum [ "gzip" "none" ]) "gzip" "the layer's compression";
+    # The OCI layers' compressions, as the builder allows them (nix2aci/oci/layout.py reads the same file).
+    compression = optional (types.enum (builtins.fromJSON (builtins.readFile ../nix2aci/oci/layer-compressions.json)))
+      "gzip" "the layer's compression";
   });
 in
 {

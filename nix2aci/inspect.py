@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import inputs
-from .aci.members import clean_name, validate_archive
+from .aci.members import checked_manifest, clean_name, read_aci
 from .errors import Nix2AciError, NotChecked
 
 
@@ -61,8 +61,8 @@ def inspect(path: str) -> dict[str, Any]:
     tally = _Tally()
     with inputs.open_input(path, "image") as file:
         try:
-            manifest, problems = validate_archive(
-                path, file, pieces_through=tally.pieces_through, on_member=tally.on_member
+            manifest, problems = checked_manifest(
+                read_aci(path, file, pieces_through=tally.pieces_through, on_member=tally.on_member)
             )
             if problems:
                 raise Nix2AciError(f"{inputs.shown(path)} is not a valid ACI: {problems[0]}")

@@ -1,7 +1,8 @@
 """``nix2aci validate``: exactly the spec, for every kind of input nix2aci knows.
 
-Input: paths of ACIs (plain tar, gzip, bzip2 or xz), ACI manifests, unpacked ACI
-image layouts, OCI runtime bundles and OCI image layouts; the kind is detected
+Input: paths of ACIs (plain tar, or compressed as :data:`nix2aci.aci.members.COMPRESSIONS`
+allow), ACI manifests, unpacked ACI image layouts (kind ``layout``, appc's "image
+layout"), OCI runtime bundles and OCI image layouts; the kind is detected
 when not given. Output: one :class:`Verdict` per path: valid, invalid (with every
 problem found), or not checked (with the reason), plus spec-valid warnings.
 Every check is the one the builders run on what they write.
@@ -26,7 +27,8 @@ from .aci.members import MAX_MANIFEST_SIZE, read_aci
 from .appc import ImageManifest
 from .archive.read import is_tar_header
 from .errors import NotChecked, SpecError
-from .oci import layout, runtime
+from .oci import layout as oci_layout
+from .oci import runtime
 from .schema import join_path, parse_json, prefixed, show
 
 KINDS = ("aci", "manifest", "layout", "oci-bundle", "oci-layout")
@@ -134,7 +136,7 @@ def _check_manifest(path: str, file: BinaryIO) -> tuple[list[SpecError], list[st
     return problems, warnings + manifest_warnings
 
 
-def _check_layout(path: str) -> tuple[list[SpecError], list[str]]:
+def _check_unpacked_aci(path: str) -> tuple[list[SpecError], list[str]]:
     """An unpacked image layout: exactly ``manifest`` (a regular file) and ``rootfs`` (a directory)."""
     problems = [
         SpecError(name, "only manifest and rootfs may be in an image layout")
@@ -185,12 +187,12 @@ def _check_bundle(path: str) -> tuple[list[SpecError], list[str]]:
 def _check_oci_layout(path: str) -> tuple[list[SpecError], list[str]]:
     """An OCI image layout (image-layout.md); a referenced blob may be missing, with a warning."""
     warnings: list[str] = []
-    return layout.problems(path, warnings=warnings), warnings
+    return oci_layout.problems(path, warnings=warnings), warnings
 
 
 # The checks of each kind: of an opened file, or of a directory.
 FILE_CHECKS = {"aci": _check_aci, "manifest": _check_manifest}
-DIRECTORY_CHECKS = {"layout": _check_layout, "oci-bundle": _check_bundle, "oci-layout": _check_oci_layout}
+DIRECTORY_CHECKS = {"layout": _check_unpacked_aci, "oci-bundle": _check_bundle, "oci-layout": _check_oci_layout}
 
 
 def _shape_problem(kind: str, found: str) -> SpecError:

@@ -36,7 +36,7 @@ def mk_aci(arguments: str) -> str:
         ('mounts.data.path = "data";', "mounts.data.path must be an absolute path in the image, normalised"),
         ('isolators = [ { name = "resource/memory"; } ];', "isolators[0].value is required"),
         ('user = "";', "user must be a user or group name"),
-        ('compression = "zstd";', 'compression must be one of "gzip", "xz", "bzip2", "none"'),
+        ('compression = "zstd";', 'compression must be one of "gzip", "bzip2", "xz", "none"'),
         (
             "static = true; packages = [ n.pkgs.busybox n.pkgs.hello ];",
             "static = true packs exactly one self-contained package, got 2",

@@ -5,7 +5,7 @@ Input: a :class:`~nix2aci.build.spec.BuildSpec` of format ``aci``.
 Output, in ``spec.out``: the image, and ``<image>.id`` holding its image ID
 (``sha512-`` and the hex sha512 of the uncompressed tar, appc's definition).
 The manifest is validated by :class:`nix2aci.appc.ImageManifest` before anything
-is written, and the archive rules by :class:`nix2aci.aci.members.Layout`.
+is written, and the archive rules by :class:`nix2aci.aci.members.ArchiveRules`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..archive.write import ArchiveSummary, write_archive
 from ..build import basics, plan, postprocess_script, tree
 from ..build.spec import BuildSpec
 from ..errors import SpecError
-from .members import Layout
+from .members import COMPRESSIONS, ArchiveRules
 
 # Labels nix2aci always sets from their own arguments.
 ARGUMENT_LABELS = ("version", "os", "arch")
@@ -184,11 +184,12 @@ def build(spec: BuildSpec) -> AciResult:
     mount_points = {mount["path"]: f"mounts.{name}.path" for name, mount in sorted(spec.image["mounts"].items())}
     rootfs = (entry.under("rootfs") for entry in plan.contained(tree.image_tree(spec, mount_points=mount_points)))
     path = os.path.join(spec.out, file_name(manifest))
-    layout = Layout(path)
+    rules = ArchiveRules(path)
+    compression = COMPRESSIONS.named(spec.compression)
     os.makedirs(spec.out, exist_ok=True)
     with open(path, "wb") as output:
-        entries = layout.checked(itertools.chain([plan.file_with_content("manifest", manifest_bytes)], rootfs))
-        summary = write_archive(entries, output, compression=spec.compression, level=spec.compression_level)
+        entries = rules.checked(itertools.chain([plan.file_with_content("manifest", manifest_bytes)], rootfs))
+        summary = write_archive(entries, output, compression=compression, level=spec.compression_level)
     image_id = f"sha512-{summary.uncompressed_digest}"
     with open(f"{path}.id", "w", encoding="ascii") as id_file:
         id_file.write(image_id + "\n")

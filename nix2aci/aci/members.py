@@ -1,9 +1,10 @@
 """The members of an ACI: the archive rules of spec/aci.md, and reading an ACI in one bounded pass.
 
-:class:`Layout` checks the rules one member at a time: the builder
-(:mod:`nix2aci.aci.build`) checks its plan with it before writing, and
-``nix2aci validate``, ``inspect`` and ``run`` check archives with it while reading
-them (:func:`read_aci`, :class:`AciMembers`).
+:data:`COMPRESSIONS` are the compressions an ACI may use; :class:`ArchiveRules`
+checks the rules one member at a time: the builder (:mod:`nix2aci.aci.build`)
+checks its plan with it before writing, and ``nix2aci validate``, ``inspect``
+and ``run`` check archives with it while reading them (:func:`read_aci`,
+:class:`AciMembers`; :func:`checked_manifest` adds the manifest's own rules).
 """
 
 from __future__ import annotations
@@ -18,25 +19,27 @@ from typing import Any, BinaryIO
 import attrs
 
 from ..appc import ImageManifest
+from ..archive.compression import NONE, Allowed, detect, uncompressed
 from ..archive.read import (
     MAX_HEADER_SIZE,
     MAX_MANIFEST_SIZE,
     PIECE_SIZE,
     TarStream,
     Unreadable,
-    compression_of,
     end_problem,
     is_tar_header,
-    uncompressed,
 )
 from ..build import plan
 from ..errors import NotChecked, SpecError
-from ..schema import join_path, parse_json, prefixed
+from ..schema import join_path, load_json, parse_json, prefixed
 
 # The most members nix2aci reads from one archive (large closures have a few
 # 100,000 files). A digest of each name is kept to find duplicates: about 90 bytes
 # a member, so this bounds that memory to about 100 MB.
 MAX_MEMBERS = 1 << 20
+# The compressions an ACI may use (spec/aci.md: gzip, bzip2, xz, or none), in the order messages list them;
+# nix/mk-aci.nix reads the same file for its `compression` argument.
+COMPRESSIONS = Allowed("images", tuple(load_json(__package__, "compressions.json")))
 
 
 def clean_name(name: str) -> str:
@@ -49,7 +52,7 @@ def name_key(name: str) -> bytes:
     return hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=16).digest()
 
 
-class Layout:
+class ArchiveRules:
     """The archive rules of spec/aci.md, checked one member at a time.
 
     The builder checks its plan with it before writing, and ``nix2aci validate``
@@ -120,7 +123,7 @@ class ArchiveReading:
     """What reading an ACI found.
 
     ``document``: the parsed manifest JSON, None when there is none to check;
-    ``problems``: what breaks the archive rules (see :class:`Layout`), and JSON
+    ``problems``: what breaks the archive rules (see :class:`ArchiveRules`), and JSON
     errors of the manifest; ``warnings``: spec-valid oddities (a v7 tar, a
     repeated JSON key).
     """
@@ -144,16 +147,16 @@ def _tar_errors() -> Iterator[None]:
             raise Unreadable("ends in the middle of a member's contents: it is cut short") from None
         # tarfile lists what it tried over several lines: keep the message on one.
         reason = " ".join(str(error).split()) or type(error).__name__
-        raise Unreadable(f"must be a tar archive, plain or compressed with gzip, bzip2 or xz: {reason}") from None
+        raise Unreadable(f"must be a tar archive, plain or compressed with {COMPRESSIONS.listed()}: {reason}") from None
 
 
 class AciMembers:
-    """The members of an opened ACI, read once, forward, in bounded memory, each seen by a :class:`Layout`.
+    """The members of an opened ACI, read once, forward, in bounded memory, each seen by an :class:`ArchiveRules`.
 
-    Input: a binary file (plain tar, gzip, bzip2 or xz) read from where it is,
+    Input: a binary file (plain tar, or compressed as :data:`COMPRESSIONS` allow) read from where it is,
     never seeked; its uncompressed pieces pass through ``pieces_through`` when
-    given (to hash or count them). Iterating yields each tar member after ``layout`` has judged it
-    (its problems are in ``layout.problems``); :meth:`contents` reads a regular
+    given (to hash or count them). Iterating yields each tar member after ``rules`` has judged it
+    (its problems are in ``rules.problems``); :meth:`contents` reads a regular
     member's bytes before the next member is asked for. The first regular
     ``manifest`` is read as it passes (``manifest_bytes``); ``warnings`` collects
     spec-valid oddities. The iteration ends by checking how the archive ends
@@ -166,10 +169,10 @@ class AciMembers:
     def __init__(
         self,
         file: BinaryIO,
-        layout: Layout,
+        rules: ArchiveRules,
         pieces_through: Callable[[Iterator[bytes]], Iterator[bytes]] | None = None,
     ) -> None:
-        self.layout = layout
+        self.rules = rules
         self._pieces_through = pieces_through
         self.warnings: list[str] = []
         self.manifest_bytes: bytes | None = None
@@ -178,13 +181,15 @@ class AciMembers:
         self._tar: tarfile.TarFile | None = None
 
     def __iter__(self) -> Iterator[tarfile.TarInfo]:
-        pieces, compression = uncompressed(self._file)
+        pieces, compression = uncompressed(self._file, COMPRESSIONS)
         stream = self._stream = TarStream(self._pieces_through(pieces) if self._pieces_through else pieces)
         head = stream.peek(tarfile.BLOCKSIZE)
-        inner = compression_of(head)
-        if compression is not None and inner is not None:
-            raise Unreadable(f"is compressed twice ({inner} inside {compression}); an ACI is compressed once")
-        if compression is None and is_tar_header(head) and head[257:262] != b"ustar":
+        inner = detect(head)
+        if compression is not NONE and inner is not NONE:
+            raise Unreadable(
+                f"is compressed twice ({inner.described} inside {compression.described}); an ACI is compressed once"
+            )
+        if compression is NONE and is_tar_header(head) and head[257:262] != b"ustar":
             # actool finds a plain tar by its ustar magic (a compressed one by the compression's).
             self.warnings.append(
                 "is a v7 tar (its headers have no ustar magic): the spec allows any tar,"
@@ -203,7 +208,7 @@ class AciMembers:
             members += 1
             if members > MAX_MEMBERS:
                 raise NotChecked(f"it has over {MAX_MEMBERS} members, more than nix2aci reads")
-            name = self.layout.add(member.name, _kind(member))
+            name = self.rules.add(member.name, _kind(member))
             if name == "manifest" and member.isreg() and self.manifest_bytes is None:
                 if member.size > MAX_MANIFEST_SIZE:
                     raise NotChecked(f"its manifest is over {MAX_MANIFEST_SIZE} bytes, more than nix2aci reads")
@@ -213,7 +218,7 @@ class AciMembers:
             end = end_problem(tar, stream, members)
         if end is not None:
             raise Unreadable(end)
-        if compression is not None:
+        if compression is not NONE:
             stream.drain()
 
     def contents(self, member: tarfile.TarInfo) -> Iterator[bytes]:
@@ -231,7 +236,7 @@ class AciMembers:
 
     def reading(self) -> ArchiveReading:
         """What the whole iteration found: the parsed manifest, the problems and warnings."""
-        problems = self.layout.finish()
+        problems = self.rules.finish()
         if self.manifest_bytes is None:
             return ArchiveReading(None, tuple(problems), tuple(self.warnings))
         try:
@@ -252,23 +257,23 @@ def read_aci(
 ) -> ArchiveReading:
     """Check an ACI's archive rules and read its manifest, in bounded memory (see :class:`AciMembers`).
 
-    Input: the path of an ACI (plain tar, gzip, bzip2 or xz), and the file opened
+    Input: the path of an ACI (plain tar, or compressed as :data:`COMPRESSIONS` allow), and the file opened
     (read from its start; default: ``path`` is opened), read once, forward, to its
     end. Watching the same read (``nix2aci inspect``): the uncompressed pieces pass
     through ``pieces_through``, and ``on_member`` sees each member. An unreadable
     archive is a problem; raises NotChecked for what nix2aci does not read and
     OSError when the file cannot be read.
     """
-    layout = Layout(path)
+    rules = ArchiveRules(path)
     with open(path, "rb") if file is None else contextlib.nullcontext(file) as opened:
         opened.seek(0)
-        members = AciMembers(opened, layout, pieces_through=pieces_through)
+        members = AciMembers(opened, rules, pieces_through=pieces_through)
         try:
             for member in members:
                 if on_member is not None:
                     on_member(member)
         except Unreadable as error:
-            return ArchiveReading(None, (*layout.problems, error), tuple(members.warnings))
+            return ArchiveReading(None, (*rules.problems, error), tuple(members.warnings))
     return members.reading()
 
 
@@ -279,11 +284,3 @@ def checked_manifest(reading: ArchiveReading) -> tuple[ImageManifest | None, lis
         return None, problems
     problems += prefixed("manifest", ImageManifest.problems(reading.document))
     return (None if problems else ImageManifest.from_json(reading.document)), problems
-
-
-def validate_archive(
-    path: str, file: BinaryIO | None = None, **watch: Any
-) -> tuple[ImageManifest | None, list[SpecError]]:
-    """All problems of an ACI, archive and manifest (read as :func:`read_aci` reads, with its arguments); the manifest
-    when it is valid."""
-    return checked_manifest(read_aci(path, file, **watch))

@@ -1,7 +1,7 @@
 """Unpacking an ACI into a private bundle, for ``nix2aci run``: one read, each member judged, then written.
 
 Input: an opened ACI file. :func:`unpack_image` reads it once, forward: each
-member is judged as it comes (the archive rules of :class:`nix2aci.aci.members.Layout`
+member is judged as it comes (the archive rules of :class:`nix2aci.aci.members.ArchiveRules`
 and run's own, :class:`Judge`) and then written by :class:`Extractor`, which on
 its own never follows a link, never replaces an entry and never leaves the
 rootfs, whatever the judge let through. Output: ``BUNDLE/rootfs``, the image's
@@ -26,7 +26,7 @@ import attrs
 from ..appc import ImageManifest
 from ..archive.read import PIECE_SIZE, Unreadable
 from ..errors import Nix2AciError, NotChecked
-from .members import AciMembers, Layout, checked_manifest, name_key
+from .members import AciMembers, ArchiveRules, checked_manifest, name_key
 
 # Linux's limits: bytes in one name component, and in a whole name without its terminating NUL.
 NAME_MAX = 255
@@ -70,7 +70,7 @@ def name_problem(name: str) -> str | None:
 
 
 class Judge:
-    """run's rules for each member, on top of the archive rules (``layout``, which has seen the member first).
+    """run's rules for each member, on top of the archive rules (``rules``, which has seen the member first).
 
     Refused: names and hard-link targets that :func:`name_problem` refuses; what
     breaks the archive rules; devices and FIFOs; hard links to anything but an
@@ -79,9 +79,9 @@ class Judge:
     set-gid only passes its group on).
     """
 
-    def __init__(self, shown: str, layout: Layout, allow_setuid: bool) -> None:
+    def __init__(self, shown: str, rules: ArchiveRules, allow_setuid: bool) -> None:
         self.shown = shown
-        self.layout = layout
+        self.rules = rules
         self.allow_setuid = allow_setuid
         self._files: set[bytes] = set()
         self._symlinks: set[bytes] = set()
@@ -92,8 +92,8 @@ class Judge:
         problem = name_problem(member.name)
         if problem is not None:
             return f"{where} {problem}"
-        if self.layout.problems:
-            return f"{self.shown} is not a valid ACI: {self.layout.problems[0]}"
+        if self.rules.problems:
+            return f"{self.shown} is not a valid ACI: {self.rules.problems[0]}"
         if member.issym() and "\0" in member.linkname:
             return f"{where} is a symlink whose target has a NUL byte"
         if member.islnk():
@@ -344,9 +344,9 @@ def unpack_image(file: BinaryIO, shown: str, bundle: str, *, allow_setuid: bool 
     was written stays inside ``bundle``.
     """
     raw = _Digesting(file)
-    layout = Layout(shown)
-    members = AciMembers(raw, layout)
-    judge = Judge(shown, layout, allow_setuid)
+    rules = ArchiveRules(shown)
+    members = AciMembers(raw, rules)
+    judge = Judge(shown, rules, allow_setuid)
     bundle_fd = os.open(bundle, _DIRECTORY_FLAGS)
     try:
         os.mkdir("rootfs", 0o700, dir_fd=bundle_fd)

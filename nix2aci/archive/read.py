@@ -1,22 +1,18 @@
-"""Reading archives back: tar streams of any compression an image may use, in bounded memory.
+"""Reading tar archives back, in bounded memory: the tar stream over uncompressed pieces.
 
-Input: an opened file (plain tar, gzip, bzip2 or xz, also several streams one
-after another). Output: its uncompressed bytes in pieces of at most 1 MiB, and a
-forward-only file object tarfile can read (:class:`TarStream`), with limits on
-header sizes and xz memory, and a check of how the tar ended. Damaged, cut or
-unknown compressed data raises :class:`Unreadable`; what is over a limit raises
-NotChecked. The ACI and OCI readers share it; nothing here knows either format.
+Input: the uncompressed pieces of an archive (from
+:func:`nix2aci.archive.compression.uncompressed`). Output: a forward-only file
+object tarfile can read (:class:`TarStream`), with a limit on header sizes,
+and a check of how the tar ended (:func:`end_problem`). What cannot be read
+raises :class:`Unreadable`; what is over a limit raises NotChecked. The ACI and
+OCI readers share it; nothing here knows either format.
 """
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
 import tarfile
-import zlib
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO
+from collections.abc import Iterator
 
 from ..errors import NotChecked, SpecError
 
@@ -25,11 +21,7 @@ MAX_MANIFEST_SIZE = 1 << 20
 # The most header bytes read for one member, PAX and GNU extensions included:
 # tarfile reads each extension whole, and a hostile one may claim gigabytes.
 MAX_HEADER_SIZE = MAX_MANIFEST_SIZE + (64 << 10)
-# xz streams that need more memory than this are not decompressed: xz -9 needs
-# 65 MiB, but a stream's header may ask for a 1.5 GiB dictionary.
-XZ_MEMORY_LIMIT = 128 << 20
-# Compressed bytes read at a time, and the most uncompressed bytes made at once.
-_CHUNK = 1 << 16
+# The most uncompressed bytes made at once.
 PIECE_SIZE = 1 << 20
 ZERO_BLOCK = bytes(tarfile.BLOCKSIZE)
 
@@ -41,43 +33,6 @@ class Unreadable(SpecError):
         super().__init__("", rule)
 
 
-class _Inflate:
-    """zlib's decompressor of one gzip member, with the interface of bz2's and lzma's."""
-
-    def __init__(self) -> None:
-        self._zlib = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-
-    @property
-    def eof(self) -> bool:
-        return self._zlib.eof
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._zlib.unused_data
-
-    @property
-    def needs_input(self) -> bool:
-        return not self._zlib.unconsumed_tail
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        return self._zlib.decompress(self._zlib.unconsumed_tail + data, max_length)
-
-
-# The compressions an ACI may use (spec/aci.md), by magic bytes.
-_COMPRESSIONS: tuple[tuple[bytes, str, Callable[[], Any]], ...] = (
-    (b"\x1f\x8b", "gzip", _Inflate),
-    (b"BZh", "bzip2", bz2.BZ2Decompressor),
-    (b"\xfd7zXZ\x00", "xz", lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=XZ_MEMORY_LIMIT)),
-)
-# Compressions it may not use, recognised to say so.
-_OTHER_COMPRESSIONS = (
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-    (b"\x5d\x00\x00", "lzma (the legacy .lzma format, not xz)"),
-    (b"\x04\x22\x4d\x18", "lz4"),
-    (b"\x1f\x9d", "compress (.Z)"),
-)
-
-
 def is_tar_header(block: bytes) -> bool:
     """Whether ``block`` (512 bytes) is a tar header block with a right checksum."""
     try:
@@ -85,57 +40,6 @@ def is_tar_header(block: bytes) -> bool:
     except (tarfile.HeaderError, ValueError):
         return False
     return True
-
-
-def _compression_named(head: bytes, compressions: Iterable[tuple[Any, ...]]) -> tuple[Any, ...] | None:
-    """The entry of ``compressions`` whose magic ``head`` starts with, unless ``head`` is a tar header."""
-    if is_tar_header(head[: tarfile.BLOCKSIZE]):
-        return None
-    return next((entry for entry in compressions if head.startswith(entry[0])), None)
-
-
-def compression_of(head: bytes) -> str | None:
-    """The compression, allowed or not, whose magic ``head`` starts with; None for a tar header or anything else."""
-    entry = _compression_named(head, _COMPRESSIONS + _OTHER_COMPRESSIONS)
-    return None if entry is None else entry[1]
-
-
-def _decompressed(chunks: Iterator[bytes], name: str, new: Callable[[], Any]) -> Iterator[bytes]:
-    """A file's uncompressed bytes, from its ``chunks`` (``name`` streams, one after another), in PIECE_SIZE pieces.
-
-    Reads to the end of the file: what follows a stream must be another one
-    (gzip, bzip2 and xz files may be concatenated), and a damaged or cut stream
-    is an error (Unreadable), so the whole file is checked, as rkt reads it.
-    """
-    decompressor, data, streams, produced = new(), b"", 1, False
-    while True:
-        if decompressor.eof:
-            data = decompressor.unused_data or next(chunks, b"")
-            if not data:
-                return
-            decompressor, streams, produced = new(), streams + 1, False
-        elif decompressor.needs_input:
-            data = next(chunks, b"")
-            if not data:
-                if streams > 1 and not produced:
-                    raise Unreadable(f"has bytes after the end of its {name} data that are not {name} data")
-                raise Unreadable(f"has {name} data that ends early: it is cut short")
-        else:
-            data = b""
-        try:
-            piece = decompressor.decompress(data, PIECE_SIZE)
-        except (zlib.error, OSError, EOFError, lzma.LZMAError) as error:
-            if isinstance(error, lzma.LZMAError) and "memory usage limit" in str(error).lower():
-                raise NotChecked(
-                    f"its xz data needs over {XZ_MEMORY_LIMIT >> 20} MiB of memory to decompress,"
-                    " more than nix2aci uses"
-                ) from None
-            if streams > 1 and not produced:
-                raise Unreadable(f"has bytes after the end of its {name} data that are not {name} data") from None
-            raise Unreadable(f"has damaged {name} data: {error}") from None
-        if piece:
-            produced = True
-            yield piece
 
 
 class TarStream:
@@ -210,42 +114,6 @@ class TarStream:
         """Read to the end (which checks what is left of the compressed data)."""
         while self._fill():
             self._at = len(self._piece)
-
-
-def _chunks(file: BinaryIO, head: bytes, size: int) -> Iterator[bytes]:
-    """``head``, then the rest of ``file`` in reads of ``size`` bytes: each byte read once, never a seek."""
-    if head:
-        yield head
-    yield from iter(lambda: file.read(size), b"")
-
-
-def uncompressed(file: BinaryIO) -> tuple[Iterator[bytes], str | None]:
-    """The uncompressed bytes of an opened file in pieces, and the name of its compression (None: none).
-
-    The file is read once, forward, from where it is (it may be a pipe, and is
-    never read twice: what was checked is what is used). Raises Unreadable for a
-    compression other than gzip, bzip2 or xz.
-    """
-    head = file.read(tarfile.BLOCKSIZE)
-    compression = _compression_named(head, _COMPRESSIONS)
-    if compression is not None:
-        _, name, new = compression
-        return _decompressed(_chunks(file, head, _CHUNK), name, new), name
-    other = _compression_named(head, _OTHER_COMPRESSIONS)
-    if other is not None:
-        raise Unreadable(f"is compressed with {other[1]}; images may only be compressed with gzip, bzip2 or xz")
-    return _chunks(file, head, PIECE_SIZE), None
-
-
-def uncompressed_pieces(file: BinaryIO) -> Iterator[bytes]:
-    """The uncompressed bytes of an opened tar, gzip, bzip2 or xz file, in pieces of at most 1 MiB.
-
-    Memory stays bounded whatever the file (an xz stream asking for more than
-    XZ_MEMORY_LIMIT raises NotChecked); damaged, cut or unknown compressed data
-    raises SpecError (field "", the rule broken).
-    """
-    pieces, _ = uncompressed(file)
-    return pieces
 
 
 def end_problem(tar: tarfile.TarFile, stream: TarStream, members: int) -> str | None:

@@ -9,17 +9,16 @@ Nothing here knows about ACI or OCI. Determinism: members in plan order, one
 fixed mtime, owners from the plan (named root when 0),
 PAX format, and compressors that write no name or time.
 
-gzip, the default, is compressed on every core by :mod:`nix2aci.archive.pgzip`, with
-the same bytes for any number of cores. xz and bzip2 stay one stream on one
-core: xz needs about 94 MiB per compressor at its default preset, so one per
-core would break the memory bound, and both are opt-in.
+The compressor is the registry's (:mod:`nix2aci.archive.compression`): gzip is
+compressed on every core by :mod:`nix2aci.archive.pgzip`, with the same bytes for
+any number of cores. xz and bzip2 stay one stream on one core: xz needs about
+94 MiB per compressor at its default preset, so one per core would break the
+memory bound, and both are opt-in.
 """
 
 from __future__ import annotations
 
-import bz2
 import hashlib
-import lzma
 import struct
 import tarfile
 from collections.abc import Iterable
@@ -29,11 +28,10 @@ import attrs
 
 from ..build.plan import Entry, Kind
 from ..errors import Nix2AciError
-from .pgzip import ParallelGzipWriter
+from .compression import GZIP, Compression
 
 # The store's own mtime: what Nix gives every file in /nix/store.
 MTIME = 1
-COMPRESSIONS = ("gzip", "xz", "bzip2", "none")
 # Bytes read from a source file per call: large, so a big file costs few calls.
 _READ_SIZE = 1 << 20
 # Writes below this size are joined before they go on (see _Batcher).
@@ -67,50 +65,6 @@ class _Tee:
 
     def flush(self) -> None:
         self.sink.flush()
-
-
-class _Compressor:
-    """A write-only stream that compresses into ``sink`` on one core; ``close`` ends the stream, not ``sink``.
-
-    Used as a context manager, it ends the stream only when no exception came.
-    """
-
-    def __init__(self, sink: BinaryIO, compression: str, level: int | None) -> None:
-        self.sink = sink
-        self._compressor = _compressor(compression, level)
-
-    def write(self, data: bytes) -> int:
-        self.sink.write(self._compressor.compress(data) if self._compressor else data)
-        return len(data)
-
-    def close(self) -> None:
-        if self._compressor:
-            self.sink.write(self._compressor.flush())
-
-    def __enter__(self) -> _Compressor:
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            self.close()
-
-
-def _compressor(compression: str, level: int | None):
-    """A compress/flush object for xz or bzip2 at ``level`` (None: the tool's default), or None for "none"."""
-    if compression == "xz":
-        return lzma.LZMACompressor(format=lzma.FORMAT_XZ, preset=6 if level is None else level)
-    if compression == "bzip2":
-        return bz2.BZ2Compressor(9 if level is None else max(level, 1))
-    if compression == "none":
-        return None
-    raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}")
-
-
-def _compressing(sink: BinaryIO, compression: str, level: int | None, workers: int | None):
-    """The write-only stream (a context manager) that writes ``compression`` of its input to ``sink``."""
-    if compression == "gzip":
-        return ParallelGzipWriter(sink, 6 if level is None else level, workers)
-    return _Compressor(sink, compression, level)
 
 
 def _tar_info(entry: Entry) -> tarfile.TarInfo:
@@ -284,7 +238,7 @@ def write_archive(
     entries: Iterable[Entry],
     output: BinaryIO,
     *,
-    compression: str = "gzip",
+    compression: Compression = GZIP,
     level: int | None = None,
     workers: int | None = None,
     uncompressed_digest: str = "sha512",
@@ -293,9 +247,11 @@ def write_archive(
     """Write ``entries`` in order as one compressed tar to ``output``.
 
     Each file's bytes are streamed from its source; nothing image-sized is held
-    in memory or written twice. The digests are hex strings of the named
-    hashlib algorithms. ``workers``: the threads that compress gzip (None: see
-    :func:`nix2aci.archive.pgzip.default_workers`); the bytes do not depend on it.
+    in memory or written twice. ``compression`` is a registered one (the caller's
+    format has allowed it), at ``level`` (None: its default). The digests are hex
+    strings of the named hashlib algorithms. ``workers``: the threads that
+    compress gzip (None: see :func:`nix2aci.archive.pgzip.default_workers`); the
+    bytes do not depend on it.
 
     The bytes are those of tarfile's stream mode ("w|", PAX format), which the
     tests check, but written here directly: headers from :func:`_tar_header`,
@@ -303,7 +259,7 @@ def write_archive(
     """
     compressed = _Tee(output, compressed_digest)
     members = 0
-    with _compressing(compressed, compression, level, workers) as compressor:
+    with compression.writer(compressed, level, workers) as compressor:
         uncompressed = _Tee(compressor, uncompressed_digest)
         batcher = _Batcher(uncompressed)
         size = 0

@@ -13,6 +13,7 @@ import argparse
 import os
 
 from .. import inputs, validate
+from ..aci.members import COMPRESSIONS
 from ..errors import UsageError
 
 # The exit status of each verdict of ``validate``, and which wins when several paths are checked.
@@ -25,10 +26,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     command = subparsers.add_parser(
         "validate",
         help="check images against the appc and OCI specs",
-        description="Check each PATH: an ACI (tar, gzip, bzip2 or xz), an ACI manifest, an unpacked image layout, "
-        "an OCI runtime bundle or an OCI image layout. Exit status: 0 all valid, 1 any invalid, "
-        "2 usage error (a PATH does not exist: nothing is checked), 3 an input could not be checked and none is "
-        "invalid (a FIFO, socket or device is not read: not checked).",
+        description=f"Check each PATH: an ACI (tar, {COMPRESSIONS.listed()}), an ACI manifest, "
+        "an unpacked image layout, an OCI runtime bundle or an OCI image layout. Exit status: 0 all valid, "
+        "1 any invalid, 2 usage error (a PATH does not exist: nothing is checked), "
+        "3 an input could not be checked and none is invalid (a FIFO, socket or device is not read: not checked).",
     )
     command.add_argument("--type", choices=validate.KINDS, help="the kind of every PATH (default: detected)")
     command.add_argument("paths", nargs="+", metavar="PATH")

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import attrs
 
 from .. import inputs
-from ..archive.read import uncompressed_pieces
+from ..archive.compression import Allowed, Compression, uncompressed
 from ..archive.write import write_archive
 from ..build import basics, plan, tree
 from ..build.spec import BuildSpec
@@ -30,13 +30,40 @@ from ..schema import Schema, load_json, parse_json, prefixed, show
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
-LAYER = {"gzip": "application/vnd.oci.image.layer.v1.tar+gzip", "none": "application/vnd.oci.image.layer.v1.tar"}
 REF_NAME = "org.opencontainers.image.ref.name"
-_DOCUMENT = load_json(__package__, "image.schema.json")
-# One schema per document kind, all sharing the definitions of image.schema.json.
-SCHEMAS = {
-    kind: Schema({**_DOCUMENT, "$ref": f"#/definitions/{kind}"}) for kind in ("layout", "index", "manifest", "config")
-}
+# The compressions a layer may use (image-spec layer.md), each named in the media type by its suffix;
+# nix/oci-image.nix reads the same file for its `compression` argument.
+LAYER_COMPRESSIONS = Allowed("OCI layers", tuple(load_json(__package__, "layer-compressions.json")))
+LAYER = "application/vnd.oci.image.layer.v1.tar"
+NONDISTRIBUTABLE_LAYER = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+
+
+def layer_media_type(compression: Compression, base: str = LAYER) -> str:
+    """The media type of a layer compressed with ``compression`` (of LAYER_COMPRESSIONS): ``base`` + its suffix."""
+    if compression not in LAYER_COMPRESSIONS or compression.media_suffix is None:
+        raise ValueError(f"OCI layers may not be compressed with {compression.described}")
+    return base + compression.media_suffix
+
+
+def schemas() -> dict[str, Schema]:
+    """One schema per document kind, all sharing the definitions of image.schema.json, whose layer media types
+    (left open in the file) are those of LAYER_COMPRESSIONS: so a compression is allowed for layers in one place."""
+    document = load_json(__package__, "image.schema.json")
+    compressions = [LAYER_COMPRESSIONS.named(name) for name in LAYER_COMPRESSIONS.names]
+    layer = document["definitions"]["manifest"]["properties"]["layers"]["items"]["allOf"][1]["properties"]
+    layer["mediaType"] = {
+        "description": "a layer media type: "
+        + ", ".join([LAYER, *(f"...tar{known.media_suffix}" for known in compressions if known.media_suffix)])
+        + ", or their nondistributable forms",
+        "enum": [layer_media_type(known, base) for base in (LAYER, NONDISTRIBUTABLE_LAYER) for known in compressions],
+    }
+    return {
+        kind: Schema({**document, "$ref": f"#/definitions/{kind}"})
+        for kind in ("layout", "index", "manifest", "config")
+    }
+
+
+SCHEMAS = schemas()
 
 
 @attrs.frozen
@@ -90,17 +117,18 @@ def image_config(image: dict[str, Any], env: dict[str, str], diff_id: str) -> di
 def build(spec: BuildSpec) -> Descriptor:
     """Write the image layout of ``spec`` into ``spec.out``; return the manifest's descriptor."""
     image = spec.image
+    compression = LAYER_COMPRESSIONS.named(spec.compression)
     blobs = os.path.join(spec.out, "blobs", "sha256")
     os.makedirs(blobs)
     # A layer holds the tree below its root; the root directory itself is implied.
     entries = (entry for entry in plan.contained(tree.image_tree(spec)) if entry.path)
     with tempfile.NamedTemporaryFile(dir=blobs, delete=False) as output:
         summary = write_archive(
-            entries, output, compression=spec.compression, uncompressed_digest="sha256", compressed_digest="sha256"
+            entries, output, compression=compression, uncompressed_digest="sha256", compressed_digest="sha256"
         )
     os.replace(output.name, os.path.join(blobs, summary.compressed_digest))
     env = basics.environment(spec.rootfs, image["env"])
-    layer = Descriptor(LAYER[spec.compression], f"sha256:{summary.compressed_digest}", summary.compressed_size)
+    layer = Descriptor(layer_media_type(compression), f"sha256:{summary.compressed_digest}", summary.compressed_size)
     config = _write_blob(
         blobs,
         CONFIG,
@@ -181,12 +209,20 @@ class _Blob:
     layer_problem: str | None = None
 
 
-def _read_blob(file: BinaryIO, algorithm: str, purpose: str) -> _Blob:
+def _layer_compression(media_type: str) -> Allowed:
+    """The one compression a layer of ``media_type`` (one the schema allows) may use, as an allowed set."""
+    suffix = media_type.removeprefix(NONDISTRIBUTABLE_LAYER).removeprefix(LAYER)
+    name = next(name for name in LAYER_COMPRESSIONS.names if LAYER_COMPRESSIONS.named(name).media_suffix == suffix)
+    return Allowed(f"a layer of media type {media_type}", (name,))
+
+
+def _read_blob(file: BinaryIO, algorithm: str, purpose: str, media_type: str) -> _Blob:
     """One read of an opened blob, for ``purpose``.
 
     "size": not read; "document": its bytes (up to _MAX_DOCUMENT + 1) and digest;
-    "layer": its digest and uncompressed sha256, in one pass. Raises NotChecked
-    for an xz layer needing too much memory, OSError for a failed read.
+    "layer": its digest and uncompressed sha256, in one pass, decompressed as its
+    ``media_type`` says. Raises NotChecked for a layer needing too much memory,
+    OSError for a failed read.
     """
     size = os.fstat(file.fileno()).st_size
     digest = hashlib.new(algorithm) if algorithm in _DIGEST_ALGORITHMS else None
@@ -197,15 +233,16 @@ def _read_blob(file: BinaryIO, algorithm: str, purpose: str) -> _Blob:
         if digest is not None:
             digest.update(data)
         return _Blob(len(data), digest and digest.hexdigest(), data=data)
-    hashing, uncompressed = _HashingFile(file, digest), hashlib.sha256()
+    hashing, diff_id = _HashingFile(file, digest), hashlib.sha256()
     try:
-        for piece in uncompressed_pieces(hashing):
-            uncompressed.update(piece)
+        pieces, _ = uncompressed(hashing, _layer_compression(media_type))
+        for piece in pieces:
+            diff_id.update(piece)
     except SpecError as error:
         while hashing.read(1 << 20):  # the digest still covers the whole blob
             pass
         return _Blob(hashing.size, digest and digest.hexdigest(), layer_problem=error.rule)
-    return _Blob(hashing.size, digest and digest.hexdigest(), diff_id=f"sha256:{uncompressed.hexdigest()}")
+    return _Blob(hashing.size, digest and digest.hexdigest(), diff_id=f"sha256:{diff_id.hexdigest()}")
 
 
 def _parse(data: bytes, kind: str) -> tuple[Any, list[SpecError]]:
@@ -230,7 +267,7 @@ class _LayoutCheck:
         self.hash_layers = hash_layers
         self.warnings = warnings
         self.found: list[SpecError] = []
-        self._blobs: dict[tuple[str, str], _Blob | inputs.InputError | OSError] = {}
+        self._blobs: dict[tuple[str, str, str], _Blob | inputs.InputError | OSError] = {}
         self._documents: dict[tuple[str, str], tuple[Any, list[SpecError]]] = {}
         self.manifests_checked: set[str] = set()
 
@@ -252,13 +289,15 @@ class _LayoutCheck:
         self.found.extend(prefixed(name, errors))
         return document
 
-    def _read(self, relative: str, algorithm: str, purpose: str) -> _Blob | inputs.InputError | OSError:
+    def _read(
+        self, relative: str, algorithm: str, purpose: str, media_type: str
+    ) -> _Blob | inputs.InputError | OSError:
         """The blob at ``relative`` read for ``purpose`` (see :func:`_read_blob`), or why it cannot be; cached."""
-        key = (relative, purpose)
+        key = (relative, purpose, media_type if purpose == "layer" else "")
         if key not in self._blobs:
             try:
                 with inputs.open_beneath(self.root, relative, "blob") as file:
-                    self._blobs[key] = _read_blob(file, algorithm, purpose)
+                    self._blobs[key] = _read_blob(file, algorithm, purpose, media_type)
             except (inputs.InputError, OSError) as error:
                 self._blobs[key] = error
         return self._blobs[key]
@@ -275,7 +314,7 @@ class _LayoutCheck:
         """
         algorithm, _, encoded = descriptor["digest"].partition(":")
         purpose = "document" if kind else "layer" if self.hash_layers else "size"
-        blob = self._read(f"blobs/{algorithm}/{encoded}", algorithm, purpose)
+        blob = self._read(f"blobs/{algorithm}/{encoded}", algorithm, purpose, descriptor["mediaType"])
         if isinstance(blob, inputs.InputError) and blob.missing and self.warnings is not None:
             self.warnings.append(
                 f"{where}: blob {descriptor['digest']} is not in blobs/, which the spec allows"

@@ -11,6 +11,7 @@ import tarfile
 
 import pytest
 
+from nix2aci.archive.compression import named
 from nix2aci.archive.write import write_archive
 from nix2aci.build import plan
 
@@ -33,7 +34,7 @@ def sample(tmp_path) -> list[plan.Entry]:
 @pytest.mark.parametrize("compression", sorted(DECOMPRESS))
 def test_digests_describe_the_bytes_written(tmp_path, compression):
     output = io.BytesIO()
-    summary = write_archive(sample(tmp_path), output, compression=compression)
+    summary = write_archive(sample(tmp_path), output, compression=named(compression))
     written = output.getvalue()
     tar_bytes = DECOMPRESS[compression](written)
     assert summary.uncompressed_digest == hashlib.sha512(tar_bytes).hexdigest()

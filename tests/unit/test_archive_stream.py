@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nix2aci.archive.compression import named
 from nix2aci.archive.write import _READ_SIZE, _tar_header, _tar_info, write_archive
 from nix2aci.build import plan
 from nix2aci.errors import Nix2AciError
@@ -53,7 +54,7 @@ def tree(tmp_path) -> list[plan.Entry]:
 def test_the_tar_stream_is_byte_for_byte_what_tarfile_writes(tmp_path):
     entries = tree(tmp_path)
     output = io.BytesIO()
-    summary = write_archive(entries, output, compression="none")
+    summary = write_archive(entries, output, compression=named("none"))
     assert output.getvalue() == tarfile_stream(entries)
     assert summary.members == len(entries)
 
@@ -124,7 +125,7 @@ def test_files_around_the_read_size_are_archived_whole(tmp_path, size):
     source.write_bytes(bytes(range(256)) * (size // 256) + b"y" * (size % 256))
     entries = [plan.Entry("data", plan.Kind.FILE, 0o444, source=str(source), size=size)]
     output = io.BytesIO()
-    write_archive(entries, output, compression="none")
+    write_archive(entries, output, compression=named("none"))
     assert output.getvalue() == tarfile_stream(entries)
 
 
