@@ -41,7 +41,7 @@ class BuildSpecError(Nix2AciError):
 
 
 def _name(path: Path) -> str:
-    """How a message names the value at ``path``: ``image.exec[1]``, ``rootfs.files["/etc/motd"]``."""
+    """How a message names the value at ``path``: ``image.exec[1]``, ``rootfs.files./etc/motd.mode``."""
     return json_path(path) or "the spec"
 
 
