@@ -1,5 +1,6 @@
 """The builder checks a build spec again, whoever wrote it: fed one that never went through Nix's checks,
-it refuses what would reach outside the image, with a clear line, and writes nothing there."""
+it refuses what would reach outside the image, with a clear line, and writes nothing there; a spec that
+breaks the contract between Nix and Python (nix2aci.build.spec) is one line naming the key."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, nix_build_expression, nix_eval_json, run
+
+from nix2aci.build.closure import Closure
+from nix2aci.build.spec import OUTPUTS, BuildSpec
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +78,10 @@ def build(directory: Path, spec: dict, closures: list[str]) -> subprocess.Comple
             lambda spec: spec["rootfs"].update(files={"/X": {**FILE, "symlink": ""}}),
             'files."/X".symlink: must be a non-empty string without NUL',
         ),
-        (lambda spec: spec["rootfs"].update(files={"/X": {**FILE, "text": 5}}), 'files."/X".text: must be a string'),
+        (
+            lambda spec: spec["rootfs"].update(files={"/X": {**FILE, "text": 5}}),
+            "build spec: rootfs.files./X.text must be a string or null, got 5",
+        ),
         (
             lambda spec: spec["rootfs"].update(files={"/nix/store/X": {**FILE, "text": "attack"}}),
             'files."/nix/store/X": must lie outside the Nix store (/nix/store)',
@@ -119,3 +126,50 @@ def test_the_unchanged_spec_builds(specs, tmp_path, output_format):
     spec, closures = specs[output_format]
     result = build(tmp_path, spec, closures)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("output_format", FUNCTIONS)
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda spec: spec.pop("command"), "missing key command, which must be a string"),
+        (lambda spec: spec["image"].update(bogus=1), "unknown key image.bogus; image takes "),
+        (lambda spec: spec["rootfs"].update(uid="1000"), "rootfs.uid must be an integer, got '1000'"),
+    ],
+)
+def test_a_spec_breaking_the_contract_is_one_line_naming_the_key(specs, tmp_path, output_format, change, expected):
+    spec, closures = json.loads(json.dumps(specs[output_format][0])), specs[output_format][1]
+    change(spec)
+    result = build(tmp_path, spec, closures)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"nix2aci: error: build spec: {expected}"), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# Each function with every argument that adds keys to the spec (the records inside image and rootfs).
+FULL = {
+    "aci": """n.lib.mkACI {
+      packages = [ n.pkgs.busybox ]; exec = [ "/bin/sh" ]; thin = true; compressionLevel = 9;
+      files."/etc/motd".text = "hi"; mounts.data.path = "/data"; ports.http.port = 80;
+      isolators = [ { name = "resource/memory"; value.limit = "1G"; } ];
+      eventHandlers.pre-start = [ "/bin/true" ]; dependencies = [ { imageName = "example.com/b"; } ];
+    }""",
+    "oci-bundle": """n.lib.buildContainer {
+      args = [ "${n.pkgs.busybox}/bin/sh" ]; files."/etc/motd".text = "hi"; mounts."/data".type = "tmpfs";
+      user.additionalGids = [ 5 ]; capabilities = [ "CAP_CHOWN" ]; hostname = "h";
+    }""",
+    "oci-layout": """n.lib.buildOCIImage {
+      packages = [ n.pkgs.busybox ]; files."/etc/motd".text = "hi"; cmd = [ "sh" ]; arch = "arm";
+    }""",
+}
+
+
+@pytest.mark.parametrize("output_format", FULL)
+def test_every_key_the_nix_functions_write_is_in_the_contract(output_format):
+    """The spec of each function given every argument with keys of its own loads into the records: the Nix
+    side and nix2aci.build.spec agree on every key, nested ones included (a key one adds fails here)."""
+    document = nix_eval_json(f"({FULL[output_format]}).nix2aci")
+    spec = BuildSpec.from_json(document, closure=Closure({}), out="/nix/store/o-out")
+    assert type(spec.output) is OUTPUTS[output_format]
+    assert spec.rootfs.files["/etc/motd"].text == "hi"

@@ -22,12 +22,11 @@ import attrs
 from ..appc import ImageManifest
 from ..archive.write import ArchiveSummary, write_archive
 from ..build import basics, plan, postprocess_script, tree
-from ..build.spec import BuildSpec
+from ..build.spec import AciOutput, BuildSpec
+from ..build.spec.aci import AciImage, Dependency
 from ..errors import SpecError
 from .members import COMPRESSIONS, ArchiveRules
 
-# Labels nix2aci always sets from their own arguments.
-ARGUMENT_LABELS = ("version", "os", "arch")
 # The mount point of the host's /etc/resolv.conf (resolvConf = true).
 RESOLV_CONF_MOUNT = "resolv-conf"
 
@@ -46,38 +45,59 @@ def _name_value_list(mapping: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": name, "value": mapping[name]} for name in sorted(mapping)]
 
 
-def _labels(image: dict[str, Any]) -> list[dict[str, str]]:
-    """The manifest labels: version, os and arch from their arguments, then the user's."""
-    for name in ARGUMENT_LABELS:
-        if name in image["labels"]:
+def _labels(image: AciImage) -> list[dict[str, str]]:
+    """The manifest labels: version, os and arch from their own arguments, then the user's."""
+    arguments = {"version": image.version, "os": image.os, "arch": image.arch}
+    for name in arguments:
+        if name in image.labels:
             raise SpecError(f"labels.{name}", f"is set by the `{name}` argument; remove it from labels")
-    return [{"name": name, "value": image[name]} for name in ARGUMENT_LABELS] + _name_value_list(image["labels"])
+    own = [{"name": name, "value": value} for name, value in arguments.items()]
+    return own + _name_value_list(image.labels)
 
 
-def _app(image: dict[str, Any]) -> dict[str, Any]:
+def _app(image: AciImage) -> dict[str, Any]:
     """The manifest's ``app`` object from the image arguments; empty values are left out."""
     app: dict[str, Any] = {}
-    if image["exec"] is not None:
-        app["exec"] = image["exec"]
-    app["user"], app["group"] = image["user"], image["group"]
+    if image.exec is not None:
+        app["exec"] = list(image.exec)
+    app["user"], app["group"] = image.user, image.group
+    handlers = {"pre-start": image.event_handlers.pre_start, "post-stop": image.event_handlers.post_stop}
     optional = {
-        "supplementaryGIDs": image["supplementaryGIDs"],
-        "eventHandlers": [
-            {"name": name, "exec": argv} for name, argv in sorted(image["eventHandlers"].items()) if argv is not None
+        "supplementaryGIDs": list(image.supplementary_gids),
+        "eventHandlers": [{"name": name, "exec": list(argv)} for name, argv in handlers.items() if argv is not None],
+        "workingDirectory": image.working_directory,
+        "environment": _name_value_list(image.env),
+        "isolators": [{"name": isolator.name, "value": isolator.value} for isolator in image.isolators],
+        "mountPoints": [
+            {"name": name, "path": mount.path, "readOnly": mount.read_only}
+            for name, mount in sorted(image.mounts.items())
         ],
-        "workingDirectory": image["workingDirectory"],
-        "environment": _name_value_list(image["env"]),
-        "isolators": image["isolators"],
-        "mountPoints": [{"name": name, **image["mounts"][name]} for name in sorted(image["mounts"])],
-        "ports": [{"name": name, **image["ports"][name]} for name in sorted(image["ports"])],
-        "userAnnotations": image["userAnnotations"],
-        "userLabels": image["userLabels"],
+        "ports": [
+            {
+                "name": name,
+                "protocol": port.protocol,
+                "port": port.port,
+                "count": port.count,
+                "socketActivated": port.socket_activated,
+            }
+            for name, port in sorted(image.ports.items())
+        ],
+        "userAnnotations": image.user_annotations,
+        "userLabels": image.user_labels,
     }
     app.update({key: value for key, value in optional.items() if value})
     return app
 
 
-def manifest_document(image: dict[str, Any], host_mounts: dict[str, str]) -> dict[str, Any]:
+def _dependency(dependency: Dependency) -> dict[str, Any]:
+    """A dependency of the manifest; empty values are left out."""
+    document = {"imageName": dependency.image_name, "imageID": dependency.image_id, "size": dependency.size}
+    if dependency.labels:
+        document["labels"] = _name_value_list(dependency.labels)
+    return {key: value for key, value in document.items() if value is not None}
+
+
+def manifest_document(image: AciImage, host_mounts: dict[str, str]) -> dict[str, Any]:
     """The ImageManifest JSON for the image arguments of a build spec (not yet validated).
 
     ``host_mounts`` ({path: mount name}, the same path on the host and in the
@@ -92,21 +112,14 @@ def manifest_document(image: dict[str, Any], host_mounts: dict[str, str]) -> dic
     document: dict[str, Any] = {
         "acKind": "ImageManifest",
         "acVersion": "0.8.11",
-        "name": image["name"],
+        "name": image.name,
         "labels": _labels(image),
         "app": app,
     }
-    dependencies = [
-        {
-            **{key: value for key, value in dependency.items() if key != "labels" and value is not None},
-            **({"labels": _name_value_list(dependency["labels"])} if dependency["labels"] else {}),
-        }
-        for dependency in image["dependencies"]
-    ]
     for key, value in (
-        ("dependencies", dependencies),
-        ("pathWhitelist", image["pathWhitelist"]),
-        ("annotations", _name_value_list(image["annotations"])),
+        ("dependencies", [_dependency(dependency) for dependency in image.dependencies]),
+        ("pathWhitelist", list(image.path_whitelist)),
+        ("annotations", _name_value_list(image.annotations)),
     ):
         if value:
             document[key] = value
@@ -146,12 +159,12 @@ def store_mount_names(paths: list[str], taken: set[str]) -> dict[str, str]:
     return names
 
 
-def _host_mounts(spec: BuildSpec) -> dict[str, str]:
+def _host_mounts(spec: BuildSpec, image: AciImage) -> dict[str, str]:
     """{host path: mount name} of what the image mounts from the host: its closure (thin) and
     /etc/resolv.conf (resolvConf), named apart from the user's mounts."""
-    taken = set(spec.image["mounts"])
+    taken = set(image.mounts)
     host_mounts = {}
-    if spec.rootfs["resolvConf"]:
+    if spec.rootfs.resolv_conf:
         if RESOLV_CONF_MOUNT in taken:
             raise SpecError(
                 f"mounts.{RESOLV_CONF_MOUNT}",
@@ -160,7 +173,7 @@ def _host_mounts(spec: BuildSpec) -> dict[str, str]:
         taken.add(RESOLV_CONF_MOUNT)
     if spec.mode == "thin":
         host_mounts = store_mount_names(spec.closure.paths_needed_by(spec.roots), taken)
-    if spec.rootfs["resolvConf"]:
+    if spec.rootfs.resolv_conf:
         host_mounts["/etc/resolv.conf"] = RESOLV_CONF_MOUNT
     return host_mounts
 
@@ -176,25 +189,26 @@ def build(spec: BuildSpec) -> AciResult:
     An image with host mounts (thin, or resolvConf) also gets
     ``NAME-VERSION-OS-ARCH.mounts``, its volumes as rkt flags.
     """
-    host_mounts = _host_mounts(spec)
-    image = {**spec.image, "env": basics.environment(spec.rootfs, spec.image["env"])}
+    output: AciOutput = spec.output
+    host_mounts = _host_mounts(spec, output.image)
+    image = attrs.evolve(output.image, env=basics.environment(spec.rootfs, output.image.env))
     manifest = ImageManifest.from_json(manifest_document(image, host_mounts))
     manifest_bytes = (json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
     # The runtime makes the mount points: they must lie in directories of the image.
-    mount_points = {mount["path"]: f"mounts.{name}.path" for name, mount in sorted(spec.image["mounts"].items())}
+    mount_points = {mount.path: f"mounts.{name}.path" for name, mount in sorted(image.mounts.items())}
     rootfs = (entry.under("rootfs") for entry in plan.contained(tree.image_tree(spec, mount_points=mount_points)))
     path = os.path.join(spec.out, file_name(manifest))
     rules = ArchiveRules(path)
-    compression = COMPRESSIONS.named(spec.compression)
+    compression = COMPRESSIONS.named(output.compression)
     os.makedirs(spec.out, exist_ok=True)
-    with open(path, "wb") as output:
+    with open(path, "wb") as file:
         entries = rules.checked(itertools.chain([plan.file_with_content("manifest", manifest_bytes)], rootfs))
-        summary = write_archive(entries, output, compression=compression, level=spec.compression_level)
+        summary = write_archive(entries, file, compression=compression, level=output.compression_level)
     image_id = f"sha512-{summary.uncompressed_digest}"
     with open(f"{path}.id", "w", encoding="ascii") as id_file:
         id_file.write(image_id + "\n")
     if host_mounts:
         with open(path.removesuffix(".aci") + ".mounts", "w", encoding="utf-8") as mounts_file:
             mounts_file.write(mounts_flags(host_mounts) + "\n")
-    postprocess_script.write_script(spec, spec.out)
+    postprocess_script.write_script(spec.out, spec.command, output.sign)
     return AciResult(path=path, image_id=image_id, archive=summary)

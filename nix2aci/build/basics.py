@@ -1,7 +1,7 @@
 """Rootfs basics: the files users expect in any image, and their own files as data.
 
-Input: the build spec's ``rootfs`` part (written by nix/common.nix) and the
-entries already planned. Output: entries for what is missing of /etc/passwd and
+Input: the build spec's ``rootfs`` part (:class:`~nix2aci.build.spec.rootfs.Rootfs`,
+written by nix/common.nix) and the entries already planned. Output: entries for what is missing of /etc/passwd and
 /etc/group (root, nobody, the image's named user and group), /etc/hosts, /tmp
 (mode 1777), the CA bundle at the usual three paths, /bin/sh and /usr/bin/env,
 an empty /etc/resolv.conf to mount the host's on, and the user's ``files`` with
@@ -31,6 +31,7 @@ import attrs
 from ..errors import SpecError
 from ..schema import compile_pattern, load_schema, show
 from . import plan
+from .spec.rootfs import File, Rootfs
 
 CA_PATHS = ("etc/ssl/certs/ca-certificates.crt", "etc/ssl/certs/ca-bundle.crt", "etc/pki/tls/certs/ca-bundle.crt")
 CA_VARIABLES = ("SSL_CERT_FILE", "NIX_SSL_CERT_FILE")
@@ -87,11 +88,11 @@ def named(argument: str, value: Any) -> str | None:
     )
 
 
-def _accounts(rootfs: dict[str, Any]) -> tuple[bytes, bytes]:
+def _accounts(rootfs: Rootfs) -> tuple[bytes, bytes]:
     """/etc/passwd and /etc/group with root, nobody and the image's named user and group."""
-    user_value, group_value = rootfs["account"]["user"], rootfs["account"]["group"]
+    user_value, group_value = rootfs.account.user, rootfs.account.group
     user, group = named("user", user_value), named("group", group_value)
-    uid, named_gid = check_id("uid", rootfs["uid"]), check_id("gid", rootfs["gid"])
+    uid, named_gid = check_id("uid", rootfs.uid), check_id("gid", rootfs.gid)
     gid = named_gid if group else int(group_value) if matches("numericId", group_value) else 0
     passwd = ["root:x:0:0:root:/root:/bin/sh", f"nobody:x:{NOBODY}:{NOBODY}:nobody:/nonexistent:/sbin/nologin"]
     groups = ["root:x:0:", f"nobody:x:{NOBODY}:"]
@@ -102,7 +103,7 @@ def _accounts(rootfs: dict[str, Any]) -> tuple[bytes, bytes]:
     return "".join(f"{line}\n" for line in passwd).encode(), "".join(f"{line}\n" for line in groups).encode()
 
 
-def _file(argument: str, path: str, description: dict[str, Any]) -> plan.Entry:
+def _file(argument: str, path: str, description: File) -> plan.Entry:
     """The entry of the user's file at the absolute ``path``, given as ``argument``."""
     check(argument, "imagePath", path)
     relative = path.lstrip("/")
@@ -111,24 +112,22 @@ def _file(argument: str, path: str, description: dict[str, Any]) -> plan.Entry:
             argument, f"must lie outside the Nix store (/{STORE}): the image's store paths are copied unchanged"
         )
     mode = None
-    if description["mode"] is not None:
-        check(f"{argument}.mode", "fileMode", description["mode"])
-        mode = int(description["mode"], 8)
-    if description["directory"]:
+    if description.mode is not None:
+        check(f"{argument}.mode", "fileMode", description.mode)
+        mode = int(description.mode, 8)
+    if description.directory:
         entry = plan.directory(relative, 0o755 if mode is None else mode)
-    elif description["symlink"] is not None:
-        target = description["symlink"]
-        if not (isinstance(target, str) and target and "\0" not in target):
+    elif description.symlink is not None:
+        target = description.symlink
+        if not target or "\0" in target:
             raise SpecError(f"{argument}.symlink", f"must be a non-empty string without NUL; got {show(target)}")
         entry = plan.symlink(relative, target)
-    elif description["text"] is not None:
-        if not isinstance(description["text"], str):
-            raise SpecError(f"{argument}.text", f"must be a string; got {show(description['text'])}")
-        entry = plan.file_with_content(relative, description["text"].encode(), 0o644 if mode is None else mode)
+    elif description.text is not None:
+        entry = plan.file_with_content(relative, description.text.encode(), 0o644 if mode is None else mode)
     else:
-        entry = _source(f"{argument}.source", description["source"], relative, 0o644 if mode is None else mode)
+        entry = _source(f"{argument}.source", description.source, relative, 0o644 if mode is None else mode)
     return attrs.evolve(
-        entry, uid=check_id(f"{argument}.uid", description["uid"]), gid=check_id(f"{argument}.gid", description["gid"])
+        entry, uid=check_id(f"{argument}.uid", description.uid), gid=check_id(f"{argument}.gid", description.gid)
     )
 
 
@@ -143,23 +142,23 @@ def _source(argument: str, source: Any, path: str, mode: int) -> plan.Entry:
     return plan.Entry(path, plan.Kind.FILE, mode, source=source, size=info.st_size)
 
 
-def _basics(rootfs: dict[str, Any], planned: plan.Planned) -> Iterator[tuple[str, plan.Entry]]:
+def _basics(rootfs: Rootfs, planned: plan.Planned) -> Iterator[tuple[str, plan.Entry]]:
     """The basics ``rootfs`` switches on, each with the argument that asks for it."""
-    if rootfs["users"]:
+    if rootfs.users:
         passwd, group = _accounts(rootfs)
         yield from [
             ("users", plan.file_with_content("etc/passwd", passwd)),
             ("users", plan.file_with_content("etc/group", group)),
         ]
-    if rootfs["hosts"]:
+    if rootfs.hosts:
         yield "hosts", plan.file_with_content("etc/hosts", HOSTS)
-    if rootfs["tmp"]:
+    if rootfs.tmp:
         yield "tmp", plan.directory("tmp", 0o1777)
-    if rootfs["cacert"]:
-        yield from (("cacert", plan.symlink(path, rootfs["cacert"])) for path in CA_PATHS)
-    if rootfs["resolvConf"]:
+    if rootfs.cacert:
+        yield from (("cacert", plan.symlink(path, rootfs.cacert)) for path in CA_PATHS)
+    if rootfs.resolv_conf:
         yield "resolvConf", plan.file_with_content("etc/resolv.conf", b"")
-    if rootfs["shellLinks"]:
+    if rootfs.shell_links:
         shell = next((path for path in SHELLS if path in planned), None)
         if shell:
             yield "shellLinks", plan.symlink("bin/sh", f"/{shell}")
@@ -167,13 +166,13 @@ def _basics(rootfs: dict[str, Any], planned: plan.Planned) -> Iterator[tuple[str
             yield "shellLinks", plan.symlink("usr/bin/env", "/bin/env")
 
 
-def entries(rootfs: dict[str, Any], planned: plan.Planned) -> Iterator[plan.Entry]:
+def entries(rootfs: Rootfs, planned: plan.Planned) -> Iterator[plan.Entry]:
     """The basics missing from ``planned`` and from the user's files, the user's files, and the directories they need.
 
     Raises SpecError naming the argument whose file cannot go where it should.
     """
-    arguments = {path: field("files", path) for path in sorted(rootfs["files"])}
-    user_files = [(argument, _file(argument, path, rootfs["files"][path])) for path, argument in arguments.items()]
+    arguments = {path: field("files", path) for path in sorted(rootfs.files)}
+    user_files = [(argument, _file(argument, path, rootfs.files[path])) for path, argument in arguments.items()]
     taken = {entry.path for _, entry in user_files}
     basics = [(argument, entry) for argument, entry in _basics(rootfs, planned) if entry.path not in taken]
     # Decided before any of them is planned: what the packages have wins over the basics.
@@ -190,14 +189,14 @@ def entries(rootfs: dict[str, Any], planned: plan.Planned) -> Iterator[plan.Entr
         yield entry
 
 
-def environment(rootfs: dict[str, Any], env: dict[str, str]) -> dict[str, str]:
+def environment(rootfs: Rootfs, env: dict[str, str]) -> dict[str, str]:
     """The user's ``env`` over the variables the basics imply (the CA bundle's).
 
     Raises SpecError for a name that is not an environment variable name and a value with NUL.
     """
     for name, value in env.items():
         check(field("env", name), "environmentName", name)
-        if not isinstance(value, str) or "\0" in value:
+        if "\0" in value:
             raise SpecError(field("env", name), f"must be a string without NUL; got {show(value)}")
-    implied = {name: f"/{CA_PATHS[0]}" for name in CA_VARIABLES} if rootfs["cacert"] else {}
+    implied = {name: f"/{CA_PATHS[0]}" for name in CA_VARIABLES} if rootfs.cacert else {}
     return {**implied, **env}

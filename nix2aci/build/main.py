@@ -25,7 +25,7 @@ def _aci(spec: BuildSpec) -> str:
     summary = result.archive
     return (
         f"wrote {os.path.basename(result.path)}: {summary.members} entries, "
-        f"{_mib(summary.uncompressed_size)} tar, {_mib(summary.compressed_size)} {spec.compression}\n"
+        f"{_mib(summary.uncompressed_size)} tar, {_mib(summary.compressed_size)} {spec.output.compression}\n"
         f"image ID {result.image_id}"
     )
 
@@ -37,10 +37,11 @@ def _bundle(spec: BuildSpec) -> str:
 
 def _layout(spec: BuildSpec) -> str:
     manifest = layout.build(spec)
-    return f"wrote an OCI image layout tagged {spec.image['tag']!r}, manifest {manifest.digest}"
+    return f"wrote an OCI image layout tagged {spec.output.image.tag!r}, manifest {manifest.digest}"
 
 
-# Output format (the build spec's "format") -> its builder, which returns the log summary.
+# Output format (the build spec's "format", one of nix2aci.build.spec.OUTPUTS) -> its builder,
+# which returns the log summary.
 BUILDERS = {"aci": _aci, "oci-bundle": _bundle, "oci-layout": _layout}
 
 
@@ -48,8 +49,6 @@ def main() -> int:
     """Build the spec in the current Nix build directory; return the exit status."""
     try:
         spec = BuildSpec.load(os.environ)
-        if spec.format not in BUILDERS:
-            raise Nix2AciError(f"unknown output format {spec.format!r}; nix2aci builds {', '.join(BUILDERS)}")
         summary = BUILDERS[spec.format](spec)
     except Nix2AciError as error:
         print(f"nix2aci: error: {error}", file=sys.stderr)

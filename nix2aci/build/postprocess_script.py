@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import shlex
 
-from .spec import BuildSpec
-
 SCRIPT_NAME = "postprocess.sh"
 
 
@@ -49,13 +47,13 @@ def script_text(command: str, out: str, sign: bool) -> str:
     )
 
 
-def write_script(spec: BuildSpec, out_dir: str) -> str:
-    """Write the executable ``postprocess.sh`` of a build into ``out_dir``.
+def write_script(out: str, command: str, sign: bool) -> str:
+    """Write the executable ``postprocess.sh`` of a build into its output ``out`` (see :func:`script_text`).
 
     Returns its path.
     """
-    path = os.path.join(out_dir, SCRIPT_NAME)
+    path = os.path.join(out, SCRIPT_NAME)
     with open(path, "w", encoding="utf-8") as file:
-        file.write(script_text(spec.command, spec.out, spec.sign))
+        file.write(script_text(command, out, sign))
     os.chmod(path, 0o555)
     return path

@@ -51,8 +51,6 @@ def image_tree(
                 "build a fat image instead (the default)"
             )
         return _finished(spec, [], None, {"": package}, plan.copy_tree(package, ""), directories, mount_points)
-    if spec.mode not in ("fat", "thin"):
-        raise Nix2AciError(f"unknown build mode {spec.mode!r}: nix2aci builds fat, thin and static images")
     closure = spec.closure.paths_needed_by(spec.roots)
     profile = plan.Profile(spec.packages, spec.prefer)
     planned = [plan.directory(""), *plan.STORE_DIRECTORIES]

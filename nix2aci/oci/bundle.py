@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..build import basics, plan, tree
-from ..build.spec import BuildSpec
+from ..build.spec import BuildSpec, BundleOutput
 from ..errors import Nix2AciError
 from ..schema import show
 from . import runtime
@@ -33,7 +33,7 @@ def _mounts(spec: BuildSpec) -> list[tuple[str, dict[str, Any]]]:
             ("thin", {"destination": path, "type": "none", "source": path, "options": ["rbind", "ro"]})
             for path in spec.closure.paths_needed_by(spec.roots)
         ]
-    if spec.rootfs["resolvConf"]:
+    if spec.rootfs.resolv_conf:
         binds.append(
             (
                 "resolvConf",
@@ -45,31 +45,35 @@ def _mounts(spec: BuildSpec) -> list[tuple[str, dict[str, Any]]]:
                 },
             )
         )
+    # A user's mount keeps the key order nix/build-container.nix's toJSON gave it (config.json is not sorted).
     user = [
-        (basics.field("mounts", destination), {"destination": destination, **mount})
-        for destination, mount in sorted(spec.image["mounts"].items())
+        (
+            basics.field("mounts", destination),
+            {"destination": destination, "options": list(mount.options), "source": mount.source, "type": mount.type},
+        )
+        for destination, mount in sorted(spec.output.image.mounts.items())
     ]
     return binds + user
 
 
 def config_document(spec: BuildSpec) -> dict[str, Any]:
     """The runtime config of a buildContainer spec."""
-    image = spec.image
-    capabilities = image["capabilities"]
+    output: BundleOutput = spec.output
+    image = output.image
     return runtime.config(
-        args=image["args"],
-        env=[f"{name}={value}" for name, value in sorted(basics.environment(spec.rootfs, image["env"]).items())],
-        cwd=image["cwd"],
-        uid=image["user"]["uid"],
-        gid=image["user"]["gid"],
-        additional_gids=image["user"]["additionalGids"],
-        terminal=image["terminal"],
-        hostname=image["hostname"],
-        capabilities=runtime.DEFAULT_CAPABILITIES if capabilities is None else capabilities,
-        readonly=image["readonly"],
+        args=image.args,
+        env=[f"{name}={value}" for name, value in sorted(basics.environment(spec.rootfs, image.env).items())],
+        cwd=image.cwd,
+        uid=image.user.uid,
+        gid=image.user.gid,
+        additional_gids=image.user.additional_gids,
+        terminal=image.terminal,
+        hostname=image.hostname,
+        capabilities=runtime.DEFAULT_CAPABILITIES if image.capabilities is None else image.capabilities,
+        readonly=image.readonly,
         mounts=[mount for _, mount in _mounts(spec)],
         # runtime-spec 1.0 has no platform field: record the one the bundle was built for.
-        annotations={"org.nix2aci.os": image["os"], "org.nix2aci.architecture": image["arch"]},
+        annotations={"org.nix2aci.os": image.os, "org.nix2aci.architecture": image.arch},
     )
 
 

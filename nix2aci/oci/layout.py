@@ -23,7 +23,8 @@ from .. import inputs
 from ..archive.compression import Allowed, Compression, uncompressed
 from ..archive.write import write_archive
 from ..build import basics, plan, tree
-from ..build.spec import BuildSpec
+from ..build.spec import BuildSpec, LayoutOutput
+from ..build.spec.layout import LayoutImage
 from ..errors import NotChecked, SpecError
 from ..schema import Schema, load_json, parse_json, prefixed, show
 
@@ -92,42 +93,43 @@ def _write_blob(blobs: str, media_type: str, content: bytes) -> Descriptor:
     return Descriptor(media_type, f"sha256:{digest}", len(content))
 
 
-def image_config(image: dict[str, Any], env: dict[str, str], diff_id: str) -> dict[str, Any]:
+def image_config(image: LayoutImage, env: dict[str, str], diff_id: str) -> dict[str, Any]:
     """The image config: Go platform names, the execution parameters, one layer's diff_id."""
     execution = {
-        "Entrypoint": image["entrypoint"],
-        "Cmd": image["cmd"],
+        "Entrypoint": image.entrypoint and list(image.entrypoint),
+        "Cmd": image.cmd and list(image.cmd),
         "Env": [f"{name}={env[name]}" for name in sorted(env)],
-        "WorkingDir": image["workingDir"],
-        "User": image["user"],
-        "ExposedPorts": {port: {} for port in sorted(image["exposedPorts"])},
-        "Labels": image["labels"],
+        "WorkingDir": image.working_dir,
+        "User": image.user,
+        "ExposedPorts": {port: {} for port in sorted(image.exposed_ports)},
+        "Labels": image.labels,
     }
     document = {
-        "architecture": image["arch"],
-        "os": image["os"],
+        "architecture": image.arch,
+        "os": image.os,
         "config": {key: value for key, value in execution.items() if value},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     }
-    if image.get("variant"):
-        document["variant"] = image["variant"]
+    if image.variant:
+        document["variant"] = image.variant
     return document
 
 
 def build(spec: BuildSpec) -> Descriptor:
     """Write the image layout of ``spec`` into ``spec.out``; return the manifest's descriptor."""
-    image = spec.image
-    compression = LAYER_COMPRESSIONS.named(spec.compression)
+    output: LayoutOutput = spec.output
+    image = output.image
+    compression = LAYER_COMPRESSIONS.named(output.compression)
     blobs = os.path.join(spec.out, "blobs", "sha256")
     os.makedirs(blobs)
     # A layer holds the tree below its root; the root directory itself is implied.
     entries = (entry for entry in plan.contained(tree.image_tree(spec)) if entry.path)
-    with tempfile.NamedTemporaryFile(dir=blobs, delete=False) as output:
+    with tempfile.NamedTemporaryFile(dir=blobs, delete=False) as layer_file:
         summary = write_archive(
-            entries, output, compression=compression, uncompressed_digest="sha256", compressed_digest="sha256"
+            entries, layer_file, compression=compression, uncompressed_digest="sha256", compressed_digest="sha256"
         )
-    os.replace(output.name, os.path.join(blobs, summary.compressed_digest))
-    env = basics.environment(spec.rootfs, image["env"])
+    os.replace(layer_file.name, os.path.join(blobs, summary.compressed_digest))
+    env = basics.environment(spec.rootfs, image.env)
     layer = Descriptor(layer_media_type(compression), f"sha256:{summary.compressed_digest}", summary.compressed_size)
     config = _write_blob(
         blobs,
@@ -141,15 +143,11 @@ def build(spec: BuildSpec) -> Descriptor:
             {"schemaVersion": 2, "mediaType": MANIFEST, "config": config.to_json(), "layers": [layer.to_json()]}
         ),
     )
-    platform = {
-        "architecture": image["arch"],
-        "os": image["os"],
-        **({"variant": image["variant"]} if image.get("variant") else {}),
-    }
+    platform = {"architecture": image.arch, "os": image.os, **({"variant": image.variant} if image.variant else {})}
     index = {
         "schemaVersion": 2,
         "mediaType": INDEX,
-        "manifests": [manifest.to_json(platform=platform, annotations={REF_NAME: image["tag"]})],
+        "manifests": [manifest.to_json(platform=platform, annotations={REF_NAME: image.tag})],
     }
     with open(os.path.join(spec.out, "index.json"), "wb") as file:
         file.write(_canonical(index))

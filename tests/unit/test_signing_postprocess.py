@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from types import SimpleNamespace
 
 import pytest
 
@@ -75,8 +74,7 @@ def test_the_script_is_valid_sh_and_quotes_odd_paths(tmp_path):
 
 
 def test_write_script_makes_it_executable(tmp_path):
-    spec = SimpleNamespace(command=COMMAND, out=str(tmp_path), sign=True)
-    path = postprocess_script.write_script(spec, str(tmp_path))
+    path = postprocess_script.write_script(str(tmp_path), COMMAND, sign=True)
     assert path == str(tmp_path / "postprocess.sh")
     assert os.stat(path).st_mode & 0o777 == 0o555
     assert f"postprocess --build-output {tmp_path} " in (tmp_path / "postprocess.sh").read_text()
