@@ -135,7 +135,7 @@ KEYS = [
     ("aci", ("rootfs", "files", "/etc/motd", "uid"), "an integer", None),
     ("aci", ("image",), "an object (AciImage)", None),
     ("aci", ("sign",), "true or false", "yes"),
-    ("aci", ("compression",), 'one of "gzip", "xz", "bzip2", "none"', "zstd"),
+    ("aci", ("compression",), 'one of "gzip", "bzip2", "xz", "none"', "zstd"),
     ("aci", ("compressionLevel",), "an integer from 0 to 9 or null", 10),
     ("aci", ("image", "name"), "a string", None),
     ("aci", ("image", "version"), "a string", 1.0),
