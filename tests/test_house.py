@@ -151,3 +151,44 @@ def test_help_lists_the_command_of_every_command_module() -> None:
     listed = re.search(r"\{([a-z,-]+)\}", usage)
     assert listed is not None, usage
     assert sorted(listed.group(1).split(",")) == sorted(module.replace("_", "-") for module in modules)
+
+
+def readme_layout() -> dict[str, set[str]]:
+    """The file names the README's "Layout" block gives each room of the package: {room: names}.
+
+    A room is ``nix2aci`` (the lines of the package itself) or one of its
+    directories (an indented ``name/`` line); names are the ``*.py`` and
+    ``*.json`` words of its lines.
+    """
+    text = (REPO / "README.md").read_text()
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    rooms: dict[str, set[str]] = {}
+    room = None
+    for line in block.splitlines():
+        top = re.match(r"(\S+)", line)
+        if top:
+            room = "nix2aci" if top.group(1) == "nix2aci/" else None
+        elif room is not None and (inner := re.match(r"  ([a-z]+)/ ", line)):
+            room = inner.group(1)
+        elif room is not None and re.match(r"  \S", line):
+            room = "nix2aci"
+        if room is not None:
+            rooms.setdefault(room, set()).update(re.findall(r"(?<![\w/.-])\w[\w.-]*\.(?:py|json)\b", line))
+    return rooms
+
+
+def test_the_readme_layout_names_the_modules_that_exist() -> None:
+    """Every file the README's Layout gives a room exists in it; every module of the rooms it describes is named."""
+    package = REPO / "nix2aci"
+    described = readme_layout()
+    assert {"build", "archive", "aci", "oci", "signing", "commands"} <= set(described)
+    for room, names in described.items():
+        directory = package if room == "nix2aci" else package / room
+        present = {path.name for path in directory.rglob("*") if path.suffix in (".py", ".json")}
+        assert names <= present, f"README's Layout names {sorted(names - present)} in {directory}, which has none"
+    for room in ("build", "archive", "aci", "oci", "signing"):
+        modules = {path.name for path in (package / room).glob("*.py") if path.name != "__init__.py"}
+        missing = sorted(modules - described[room])
+        assert not missing, f"README's Layout does not name {missing} of {room}/"
+    top = {path.name for path in package.glob("*.py") if path.name not in ("__init__.py", "__main__.py")}
+    assert top <= described["nix2aci"], f"README's Layout does not name {sorted(top - described['nix2aci'])}"
