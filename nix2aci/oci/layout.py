@@ -120,10 +120,10 @@ def build(spec: BuildSpec) -> Descriptor:
     output: LayoutOutput = spec.output
     image = output.image
     compression = LAYER_COMPRESSIONS.named(output.compression)
-    blobs = os.path.join(spec.out, "blobs", "sha256")
-    os.makedirs(blobs)
     # A layer holds the tree below its root; the root directory itself is implied.
     entries = (entry for entry in plan.contained(tree.image_tree(spec).merged()) if entry.path)
+    blobs = os.path.join(spec.out, "blobs", "sha256")
+    os.makedirs(blobs)
     with tempfile.NamedTemporaryFile(dir=blobs, delete=False) as layer_file:
         summary = write_archive(
             entries, layer_file, compression=compression, uncompressed_digest="sha256", compressed_digest="sha256"

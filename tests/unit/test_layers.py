@@ -93,7 +93,7 @@ def test_no_layers_is_one_store_layer_of_the_whole_closure(spec):
 
 def test_the_spec_layers_come_first_and_the_rest_of_the_closure_makes_one_more(spec):
     app, lib, data = named(spec, "-app", "-lib", "-data")
-    image = tree.image_tree(attrs.evolve(spec, layers=((data,), (lib, app))))
+    image = tree.image_tree(attrs.evolve(spec, layers=((data,), (app, lib))))
     assert [layer.paths for layer in image.layers] == [(data,), (lib, app)]  # each sorted
     image = tree.image_tree(attrs.evolve(spec, layers=((lib,),)))
     assert [layer.paths for layer in image.layers] == [(lib,), (app, data)]
@@ -112,10 +112,10 @@ def test_a_store_layer_holds_its_paths_and_the_store_directories_they_lie_in(spe
     assert [entry.path for entry in layer.entries()] == paths
 
 
-@pytest.mark.parametrize("grouping", ["one", "per path", "two"])
+@pytest.mark.parametrize("grouping", ["one", "per path", "two, unsorted"])
 def test_merging_the_layers_gives_the_single_stream_entry_for_entry(spec, grouping):
     closure = closure_of(spec)
-    layers = {"one": (), "per path": tuple((path,) for path in closure), "two": ((closure[2],), (closure[0],))}
+    layers = {"one": (), "per path": tuple((path,) for path in closure), "two, unsorted": ((closure[2], closure[0]),)}
     image = tree.image_tree(attrs.evolve(spec, layers=layers[grouping]))
     # The single stream as it was made before layers: the final part merged with the closure's copies.
     single = list(plan.merged(image.final.entries(), plan.store_copies(closure)))

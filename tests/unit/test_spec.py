@@ -270,7 +270,8 @@ def test_a_mistyped_element_is_one_message_naming_it(output_format, path, wrong,
 def test_a_key_of_another_format_is_unknown():
     spec = {**SPECS["oci-bundle"], "sign": True}
     assert message(spec) == (
-        "build spec: unknown key sign; the spec takes command, format, image, layers, mode, packages, prefer, rootfs, roots"
+        "build spec: unknown key sign; "
+        "the spec takes command, format, image, layers, mode, packages, prefer, rootfs, roots"
     )
 
 
