@@ -86,16 +86,8 @@ def image_tree(
                 "so each must be a directory (put a single file in with files.<path>.source)"
             )
     if spec.mode == "static":
-        (package,) = spec.packages
-        others = [path for path in spec.closure.paths_needed_by([package]) if path != package]
-        if others:
-            raise Nix2AciError(
-                f"static = true needs a self-contained package, but {package} references {', '.join(others)}; "
-                "build a fat image instead (the default)"
-            )
-        store_groups(spec.layers, [package])
-        layer = Layer(os.path.basename(package), (package,), lambda: plan.copy_tree(package, ""))
-        return _finished(spec, [], None, {"": package}, (layer,), directories, mount_points)
+        layer = _static_layer(spec)
+        return _finished(spec, [], None, {"": layer.paths[0]}, (layer,), directories, mount_points)
     closure = spec.closure.paths_needed_by(spec.roots)
     groups = store_groups(spec.layers, closure)
     profile = plan.Profile(spec.packages, spec.prefer)
@@ -105,6 +97,20 @@ def image_tree(
     copies = {path.lstrip("/"): path for path in closure}
     layers = tuple(store_layer(group) for group in groups)
     return _finished(spec, planned, profile, copies, layers, directories, mount_points)
+
+
+def _static_layer(spec: BuildSpec) -> Layer:
+    """The one layer of a static image: its one package's tree as the image's root.
+    Raises Nix2AciError when the package references another store path, which the image would lack."""
+    (package,) = spec.packages
+    others = [path for path in spec.closure.paths_needed_by([package]) if path != package]
+    if others:
+        raise Nix2AciError(
+            f"static = true needs a self-contained package, but {package} references {', '.join(others)}; "
+            "build a fat image instead (the default)"
+        )
+    store_groups(spec.layers, [package])
+    return Layer(os.path.basename(package), (package,), lambda: plan.copy_tree(package, ""))
 
 
 def store_groups(layers: Sequence[Sequence[str]], closure: Sequence[str]) -> list[tuple[str, ...]]:
