@@ -28,12 +28,15 @@ rec {
     in
     map (path: builtins.appendContext path (builtins.getContext text)) found;
 
-  # The build spec fields every format has: the profile packages, the closure roots and
-  # the packages that win a clash in the profile (`args`: checked arguments).
+  # The build spec fields every format has: the profile packages, the closure roots,
+  # the packages that win a clash in the profile (`args`: checked arguments) and the
+  # groups of store paths that make the image's layers (none: one layer of the whole
+  # closure; Nix decides the groups, so that each can become a derivation of its own).
   paths = args: roots: {
     packages = map (p: "${p}") args.packages;
     roots = map (p: "${p}") roots;
     prefer = map (p: "${p}") args.prefer;
+    layers = [ ];
   };
 
   # The rootfs basics every function takes (see README "Rootfs basics"): each

@@ -147,6 +147,43 @@ def test_a_spec_breaking_the_contract_is_one_line_naming_the_key(specs, tmp_path
     assert not (tmp_path / "out").exists()
 
 
+def output_files(out: Path) -> dict[str, bytes]:
+    """{path below ``out``: bytes} of every regular file a build wrote but postprocess.sh, which names ``out``."""
+    return {
+        str(path.relative_to(out)): path.read_bytes()
+        for path in sorted(out.rglob("*"))
+        if path.is_file() and path.name != "postprocess.sh"
+    }
+
+
+@pytest.mark.parametrize("output_format", ["aci", "oci-layout"])
+def test_a_single_archive_is_the_same_bytes_however_its_layers_are_grouped(specs, tmp_path, output_format):
+    """A single-archive format merges the layers: one layer per store path gives the bytes of the one layer
+    of the whole closure (the spec Nix writes, ``layers = [ ]``)."""
+    spec, closures = specs[output_format]
+    closure = Closure.from_registrations(closures).paths_needed_by(spec["roots"])
+    assert spec["layers"] == [] and len(closure) > 1
+    (tmp_path / "one").mkdir()
+    (tmp_path / "each").mkdir()
+    assert build(tmp_path / "one", spec, closures).returncode == 0
+    result = build(tmp_path / "each", {**spec, "layers": [[path] for path in reversed(closure)]}, closures)
+    assert result.returncode == 0, result.stderr
+    one, each = output_files(tmp_path / "one" / "out"), output_files(tmp_path / "each" / "out")
+    assert any(name.endswith((".aci", "index.json")) for name in one)
+    assert each == one
+
+
+@pytest.mark.parametrize("output_format", FUNCTIONS)
+def test_layers_outside_the_closure_are_one_line_naming_the_key_and_nothing_is_written(specs, tmp_path, output_format):
+    spec, closures = specs[output_format]
+    outside = spec["command"]  # a store path, but not in the image's closure
+    result = build(tmp_path, {**spec, "layers": [[outside]]}, closures)
+    assert result.returncode == 1, result.stderr
+    expected = f"nix2aci: error: build spec: layers[0] holds {outside}, which is not in the image's closure\n"
+    assert result.stderr == expected
+    assert not (tmp_path / "out").exists()
+
+
 # Each function with every argument that adds keys to the spec (the records inside image and rootfs).
 FULL = {
     "aci": """n.lib.mkACI {

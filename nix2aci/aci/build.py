@@ -196,7 +196,8 @@ def build(spec: BuildSpec) -> AciResult:
     manifest_bytes = (json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
     # The runtime makes the mount points: they must lie in directories of the image.
     mount_points = {mount.path: f"mounts.{name}.path" for name, mount in sorted(image.mounts.items())}
-    rootfs = (entry.under("rootfs") for entry in plan.contained(tree.image_tree(spec, mount_points=mount_points)))
+    layers = tree.image_tree(spec, mount_points=mount_points)
+    rootfs = (entry.under("rootfs") for entry in plan.contained(layers.merged()))
     path = os.path.join(spec.out, file_name(manifest))
     rules = ArchiveRules(path)
     compression = COMPRESSIONS.named(output.compression)

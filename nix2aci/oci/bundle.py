@@ -127,7 +127,7 @@ def build(spec: BuildSpec) -> dict[str, Any]:
         for mount in document["mounts"]
     }
     directories[document["process"]["cwd"]] = "cwd"
-    entries = tree.image_tree(spec, directories)
+    entries = tree.image_tree(spec, directories).merged()
     os.makedirs(spec.out)
     write_tree(entries, os.path.join(spec.out, "rootfs"))
     with open(os.path.join(spec.out, "config.json"), "w", encoding="utf-8") as file:

@@ -2,7 +2,7 @@
 
 :func:`build` turns a :class:`~nix2aci.build.spec.BuildSpec` of format ``oci-layout``
 (from ``lib.buildOCIImage``) into ``$out/oci-layout``, ``$out/index.json`` and
-``$out/blobs/sha256/``: one deterministic layer of the closure and profile, its
+``$out/blobs/sha256/``: the image's layers (nix2aci.build.tree) merged into one deterministic layer, its
 config and its manifest, tagged in the index. :func:`problems` checks a layout
 directory, including what skopeo does not: descriptor sizes and digests,
 diff_ids, media types and the layout version.
@@ -120,10 +120,10 @@ def build(spec: BuildSpec) -> Descriptor:
     output: LayoutOutput = spec.output
     image = output.image
     compression = LAYER_COMPRESSIONS.named(output.compression)
+    # A layer holds the tree below its root; the root directory itself is implied.
+    entries = (entry for entry in plan.contained(tree.image_tree(spec).merged()) if entry.path)
     blobs = os.path.join(spec.out, "blobs", "sha256")
     os.makedirs(blobs)
-    # A layer holds the tree below its root; the root directory itself is implied.
-    entries = (entry for entry in plan.contained(tree.image_tree(spec)) if entry.path)
     with tempfile.NamedTemporaryFile(dir=blobs, delete=False) as layer_file:
         summary = write_archive(
             entries, layer_file, compression=compression, uncompressed_digest="sha256", compressed_digest="sha256"

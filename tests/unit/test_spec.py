@@ -27,6 +27,7 @@ COMMON = {
     "packages": [A],
     "roots": [A, C],
     "prefer": [],
+    "layers": [[C]],
     "rootfs": {
         "users": True,
         "hosts": True,
@@ -117,6 +118,7 @@ KEYS = [
     ("aci", ("packages",), "a list of strings", A),
     ("aci", ("roots",), "a list of strings", None),
     ("oci-layout", ("prefer",), "a list of strings", {}),
+    ("aci", ("layers",), "a list of lists of strings", A),
     ("oci-bundle", ("command",), "a string", []),
     ("aci", ("rootfs",), "an object (Rootfs)", []),
     ("aci", ("rootfs", "users"), "true or false", "yes"),
@@ -255,6 +257,8 @@ def test_a_mistyped_key_is_one_message_naming_it(output_format, path, must, wron
         ("aci", ("rootfs", "files", "/etc/motd"), "hi", "rootfs.files./etc/motd must be an object (File), got 'hi'"),
         ("oci-bundle", ("image", "mounts", "/data"), [], "image.mounts./data must be an object (Mount), got []"),
         ("oci-layout", ("image", "exposedPorts"), ["80/tcp", 80], "image.exposedPorts[1] must be a string, got 80"),
+        ("oci-bundle", ("layers",), [[C], A], f"layers[1] must be a list of strings, got '{A}'"),
+        ("aci", ("layers",), [[C, None]], "layers[0][1] must be a string, got None"),
     ],
 )
 def test_a_mistyped_element_is_one_message_naming_it(output_format, path, wrong, expected):
@@ -266,7 +270,8 @@ def test_a_mistyped_element_is_one_message_naming_it(output_format, path, wrong,
 def test_a_key_of_another_format_is_unknown():
     spec = {**SPECS["oci-bundle"], "sign": True}
     assert message(spec) == (
-        "build spec: unknown key sign; the spec takes command, format, image, mode, packages, prefer, rootfs, roots"
+        "build spec: unknown key sign; "
+        "the spec takes command, format, image, layers, mode, packages, prefer, rootfs, roots"
     )
 
 

@@ -67,6 +67,14 @@ class BuildSpec(Record):
     prefer: tuple[str, ...] = attrs.field(
         metadata=key(STORE_PATHS, "packages that win a clash in the profile, the first listed first")
     )
+    layers: tuple[tuple[str, ...], ...] = attrs.field(
+        metadata=key(
+            list_of(STORE_PATHS),
+            "store paths of the closure grouped into layers, in order, each path in at most one; the closure's "
+            "other paths make one more layer ([]: one layer of the whole closure). Nix decides the groups "
+            "(nix2aci.build.tree)",
+        )
+    )
     rootfs: Rootfs = attrs.field(
         metadata=key(record(Rootfs), "the rootfs basics and the user's files (nix2aci.build.spec.rootfs)")
     )
