@@ -143,7 +143,7 @@ def _directory_contents(source: str, path: str) -> Iterator[Entry]:
 def store_copies(paths: Iterable[str]) -> Iterator[Entry]:
     """The whole trees of ``paths`` (sorted store paths) at the same place in the image, in plan order.
 
-    The image's ``nix`` and ``nix/store`` directories are not among them (see :data:`STORE_DIRECTORIES`).
+    The directories the store lies in are not among them (see :func:`store_directories`).
     """
     for path in paths:
         yield from copy_tree(path, path.lstrip("/"))
@@ -154,8 +154,21 @@ def mount_points(paths: Iterable[str]) -> list[Entry]:
     return [directory(path.lstrip("/"), 0o555) for path in paths]
 
 
-# The directories every image with store paths has; explicit, as tar members should be.
-STORE_DIRECTORIES = (directory("nix"), directory("nix/store"))
+def store_directories(paths: Iterable[str]) -> list[Entry]:
+    """The directories the store ``paths`` lie in (``nix`` and ``nix/store`` for Nix's default store), in plan order.
+
+    Explicit, as tar members should be; taken from the paths themselves, so a store
+    elsewhere (Nix's ``storeDir``) is planned as well.
+    """
+    parents = {parent for path in paths for parent in _ancestors(path.strip("/"))}
+    return sorted_plan(directory(parent) for parent in parents)
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    """The relative directories above ``path``: ``a/b/c`` -> ``a/b``, ``a``."""
+    while "/" in path:
+        path = path.rsplit("/", 1)[0]
+        yield path
 
 
 class Profile:

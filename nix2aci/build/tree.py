@@ -91,7 +91,7 @@ def image_tree(
     closure = spec.closure.paths_needed_by(spec.roots)
     groups = store_groups(spec.layers, closure)
     profile = plan.Profile(spec.packages, spec.prefer)
-    planned = [plan.directory(""), *plan.STORE_DIRECTORIES]
+    planned = [plan.directory(""), *plan.store_directories(closure)]
     if spec.mode == "thin":
         return _finished(spec, [*planned, *plan.mount_points(closure)], profile, {}, (), directories, mount_points)
     copies = {path.lstrip("/"): path for path in closure}
@@ -139,9 +139,9 @@ def store_groups(layers: Sequence[Sequence[str]], closure: Sequence[str]) -> lis
 
 
 def store_layer(paths: tuple[str, ...]) -> Layer:
-    """The layer of the sorted store ``paths``: their copies, and the image's ``nix`` and ``nix/store`` they lie in."""
+    """The layer of the sorted store ``paths``: their copies, and the directories they lie in (``nix/store``)."""
     name = os.path.basename(paths[0]) if len(paths) == 1 else f"{len(paths)} store paths"
-    return Layer(name, paths, lambda: itertools.chain(plan.STORE_DIRECTORIES, plan.store_copies(paths)))
+    return Layer(name, paths, lambda: itertools.chain(plan.store_directories(paths), plan.store_copies(paths)))
 
 
 def _finished(

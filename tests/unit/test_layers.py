@@ -107,7 +107,11 @@ def test_a_store_layer_holds_its_paths_and_the_store_directories_they_lie_in(spe
     paths = [entry.path for entry in layer.entries()]
     prefix = lib.lstrip("/")
     inside = ["lib", "lib-x", "lib-x/y", "lib/libl.so"]
-    assert paths == ["nix", "nix/store", prefix, *(f"{prefix}/{name}" for name in inside)]
+    # The directories above the path (nix and nix/store in Nix's store; this test's store lies in tmp_path).
+    parts = prefix.split("/")
+    above = ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+    assert above[-2:] == [prefix.rsplit("/", 2)[0], prefix.rsplit("/", 1)[0]] and above[-1].endswith("nix/store")
+    assert paths == [*above, prefix, *(f"{prefix}/{name}" for name in inside)]
     # Generated anew at each call: a writer may read a layer more than once.
     assert [entry.path for entry in layer.entries()] == paths
 
@@ -173,3 +177,13 @@ def test_a_static_image_is_one_layer_at_the_root(spec, tmp_path):
     (layer,) = image.layers
     assert layer.paths == (data,) and [entry.path for entry in layer.entries()] == ["", "d"]
     assert "d" in [entry.path for entry in image.merged()]
+
+
+def test_the_store_directories_are_those_above_the_paths_in_plan_order():
+    default = ["/nix/store/" + "1" * 32 + "-a", "/nix/store/" + "2" * 32 + "-b"]
+    assert [entry.path for entry in plan.store_directories(default)] == ["nix", "nix/store"]
+    elsewhere = ["/var/lib/nix-store/" + "3" * 32 + "-c", "/nix/store/" + "1" * 32 + "-a"]
+    assert [entry.path for entry in plan.store_directories(elsewhere)] == [
+        "nix", "nix/store", "var", "var/lib", "var/lib/nix-store"
+    ]  # fmt: skip
+    assert all(entry.kind is plan.Kind.DIRECTORY for entry in plan.store_directories(elsewhere))
