@@ -140,13 +140,18 @@ def test_a_signature_of_other_bytes_is_refused(keys, case):
     assert_refused(run_canary(case), case, "is refused", "BAD signature")
 
 
-def test_an_image_changed_in_place_after_its_check_is_refused(keys, case, monkeypatch):
-    """The check and the unpacking read the same open file; bytes written into it between the two are caught."""
+def signed_and_trusted_in_this_process(keys, case, monkeypatch) -> None:
+    """For run() called in this process: the image signed by alice, alice trusted for every image, bundles in tmp."""
     require("runc")
     sign(case["image"], keys["alice"])
     trust_key(case["store"], keys["alice"], "--root")
     monkeypatch.setenv("NIX2ACI_TRUSTED_KEYS", str(case["store"]))
     monkeypatch.setattr(tempfile, "tempdir", str(case["tmp"]))
+
+
+def test_an_image_changed_in_place_after_its_check_is_refused(keys, case, monkeypatch):
+    """The check and the unpacking read the same open file; bytes written into it between the two are caught."""
+    signed_and_trusted_in_this_process(keys, case, monkeypatch)
     checked = trust.verify_trusted
     other_image = only_aci(nix_build("busybox")).read_bytes()  # valid too: only the digests tell them apart
 
@@ -167,11 +172,7 @@ def test_an_image_changed_in_place_after_its_check_is_refused(keys, case, monkey
 
 def test_a_trusted_run_opens_the_image_once(keys, case, monkeypatch):
     """The signature check and the unpacking read one open file: the image's path is opened once."""
-    require("runc")
-    sign(case["image"], keys["alice"])
-    trust_key(case["store"], keys["alice"], "--root")
-    monkeypatch.setenv("NIX2ACI_TRUSTED_KEYS", str(case["store"]))
-    monkeypatch.setattr(tempfile, "tempdir", str(case["tmp"]))
+    signed_and_trusted_in_this_process(keys, case, monkeypatch)
     opened = []
     real_os_open, real_open = os.open, open
 
