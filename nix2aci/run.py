@@ -33,7 +33,6 @@ import posixpath
 import re
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -116,26 +115,16 @@ class Volume:
 def read_mounts_file(path: str) -> list[Volume]:
     """The volumes of a ``.mounts`` file: ``--volume=...`` flags separated by white space.
 
-    The file must be a regular UTF-8 file of at most ``MAX_MOUNTS_FILE`` bytes; it
-    is opened without blocking, so a FIFO is refused at once. It comes beside the
+    The file must be a regular UTF-8 file of at most ``MAX_MOUNTS_FILE`` bytes, opened
+    as every file argument is (:func:`nix2aci.inputs.open_input`: a FIFO is refused at once). It comes beside the
     image but is not signed: each volume must be one a build writes there, read-only
     and a store path or /etc/resolv.conf (:func:`_built_mount_source`), never a host
     directory an image could write or read.
     """
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as error:
-        raise Nix2AciError(f"--mounts-file {path}: {error.strerror}") from None
-    try:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise Nix2AciError(f"--mounts-file {path}: not a regular file (a thin image's NAME.mounts is one)")
-        if info.st_size > MAX_MOUNTS_FILE:
-            raise Nix2AciError(f"--mounts-file {path}: larger than {MAX_MOUNTS_FILE} bytes, not a .mounts file")
-        with open(descriptor, "rb", closefd=False) as file:
-            data = file.read(MAX_MOUNTS_FILE + 1)
-    finally:
-        os.close(descriptor)
+    with inputs.open_input(path, "--mounts-file") as file:
+        data = file.read(MAX_MOUNTS_FILE + 1)
+    if len(data) > MAX_MOUNTS_FILE:
+        raise Nix2AciError(f"--mounts-file {path}: larger than {MAX_MOUNTS_FILE} bytes, not a .mounts file")
     try:
         words = data.decode("utf-8").split()
     except UnicodeDecodeError:
