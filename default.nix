@@ -42,4 +42,5 @@ images // {
   helloThin = callImage ./pkgs/hello.nix { thin = true; };
   bbpythonThin = callImage ./pkgs/bbpython.nix { thin = true; };
   etcdThin = callImage ./pkgs/etcd.nix { thin = true; };
+  busyboxArchive = callImage ./pkgs/linux/busyboxImage.nix { format = "docker-archive"; };
 }

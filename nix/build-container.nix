@@ -5,7 +5,7 @@
 # packages (a merged profile at /) and thin. The closure is that of the store paths
 # `args` names and of `packages`. Only types are checked here; the config is made
 # and validated by the Python builder (nix2aci/oci/bundle.py).
-{ pkgs, runBuilder, common }:
+{ pkgs, runStep, common }:
 let
   types = import ./types.nix "buildContainer";
   inherit (types) required optional;
@@ -53,7 +53,7 @@ in
       (if args.packages != [ ] then common.systemOf (builtins.head args.packages) else pkgs.system) args;
   in
   if roots == [ ] then throw "buildContainer: args name no store path and packages is empty: there is nothing to put in the container"
-  else runBuilder {
+  else runStep {
     name = "oci-bundle-${if args.name != null then baseNameOf args.name
       else if args.packages != [ ] then (common.packageName (builtins.head args.packages)).name
       else program}";
@@ -64,5 +64,7 @@ in
       rootfs = rootfs.spec;
       image = common.image args [ "name" "thin" ] platform;
     };
+    # Bundles are quick to rebuild and as large as their closure: never fetch them.
+    attributes.allowSubstitutes = false;
   };
 }

@@ -48,29 +48,20 @@ let
     allowSubstitutes = false;
   } // { meta.description = "nix2aci's command line: run, validate, inspect, sign and verify container images"; };
 in
-{
+rec {
   inherit command;
 
-  # name: the derivation name; spec: the build spec (JSON-able attribute set);
-  # roots: the store paths whose runtime closure the builder may copy.
-  runBuilder = { name, spec, roots }:
-  let
-    # postprocess.sh runs the command line: it names the derivation file of `command`,
-    # which is no reference of the output (Nix scans an output only for the paths of
-    # the build's inputs: their outputs, not their .drv files), so copying an image
-    # copies no builder; `nix-store --realise` brings the command back after a
-    # garbage collection (the image's own .drv keeps the .drv it names).
-    buildSpec = spec // { command = builtins.unsafeDiscardStringContext command.drvPath; };
-  in
-  derivation {
+  # A derivation made by nix2aci's builder (nix2aci.build.main) from `spec`, the build
+  # spec (a JSON-able attribute set); `roots`: the store paths whose runtime closure
+  # the builder reads (closure-0, closure-1, ...); `attributes`: more of the derivation's.
+  # The same spec gives the same derivation: what lets images share a layer's.
+  runStep = { name, spec, roots ? [ ], attributes ? { } }: derivation ({
     inherit name;
     system = pkgs.system;
     builder = pkgs.nix2aciPython;
     args = builtins.tail (python "from nix2aci.build.main import main; sys.exit(main())");
-    # The command is built with the image, so postprocess.sh finds it built.
-    nix2aciCommand = command;
     # The build spec: one JSON file in the build directory, named by $nix2aciSpecPath.
-    nix2aciSpec = builtins.toJSON buildSpec;
+    nix2aciSpec = builtins.toJSON spec;
     passAsFile = [ "nix2aciSpec" ];
     # Root i's closure with every path's references, in the file closure-i.
     # Not structured attributes: with them Nix 2.8 adds each exported path's
@@ -78,10 +69,26 @@ in
     exportReferencesGraph = builtins.concatLists (builtins.genList
       (index: [ "closure-${toString index}" "${builtins.elemAt roots index}" ])
       (builtins.length roots));
-    # Images are quick to rebuild and as large as their closure: never fetch them.
     preferLocalBuild = true;
-    allowSubstitutes = false;
-  }
+  } // attributes)
   # The same spec as a Nix value, to inspect: nix-instantiate --eval -A busybox.nix2aci.image
-  // { nix2aci = buildSpec; };
+  // { nix2aci = spec; };
+
+  # An image with postprocess.sh: runStep with the command line that the script runs.
+  runBuilder = { name, spec, roots }:
+    runStep {
+      inherit name roots;
+      # postprocess.sh runs the command line: it names the derivation file of `command`,
+      # which is no reference of the output (Nix scans an output only for the paths of
+      # the build's inputs: their outputs, not their .drv files), so copying an image
+      # copies no builder; `nix-store --realise` brings the command back after a
+      # garbage collection (the image's own .drv keeps the .drv it names).
+      spec = spec // { command = builtins.unsafeDiscardStringContext command.drvPath; };
+      attributes = {
+        # The command is built with the image, so postprocess.sh finds it built.
+        nix2aciCommand = command;
+        # Images are quick to rebuild and as large as their closure: never fetch them.
+        allowSubstitutes = false;
+      };
+    };
 }

@@ -4,10 +4,12 @@
 # `nix2aciPython`, the interpreter that runs the builder (see ./package-set.nix).
 { pkgs }:
 let
-  inherit (import ./builder.nix { inherit pkgs; }) runBuilder command;
+  inherit (import ./builder.nix { inherit pkgs; }) runBuilder runStep command;
   common = import ./common.nix { inherit pkgs; };
   types = import ./types.nix "nix2aci";
-  functions = builtins.mapAttrs (_: file: import file { inherit pkgs runBuilder common; }) {
+  # Each function file takes what it names of these.
+  given = { inherit pkgs runBuilder runStep common; };
+  functions = builtins.mapAttrs (_: file: let f = import file; in f (builtins.intersectAttrs (builtins.functionArgs f) given)) {
     mkACI = ./mk-aci.nix;
     buildContainer = ./build-container.nix;
     buildOCIImage = ./oci-image.nix;

@@ -87,6 +87,10 @@ rec {
   fileNamePart = argument "fileNamePart";
   fileMode = argument "fileMode";
   derivationName = argument "derivationName";
+  ociTag = argument "ociTag";
+  imageName = argument "imageName";
+  timestamp = argument "timestamp";
+  positive = mkType "an integer from 1" (v: isInt v && v >= 1);
   id = intBetween 0 maxId;
   nonEmptyString = mkType "a non-empty string" (v: isString v && v != "");
 

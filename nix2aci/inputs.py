@@ -5,7 +5,9 @@ open or a read forever), and judged by ``fstat`` on the opened descriptor, so
 what is read is what was judged: it must be a regular file. :func:`open_input`
 follows links (images in ./ACIs are links into the Nix store);
 :func:`open_beneath` opens a file inside a directory the user named (a blob of
-an OCI layout, a bundle's config.json) without following any link below it.
+an OCI layout, a bundle's config.json) without following any link below it, but
+for a last link into the Nix store where the caller allows it (nix2aci's layouts
+link their layers' own outputs).
 Refusals raise :class:`InputError`, one line naming the file and what it is.
 """
 
@@ -111,12 +113,20 @@ def open_input(path: str, what: str) -> BinaryIO:
     return regular_file(descriptor, mode, what, path)
 
 
-def open_beneath(root: str, relative: str, what: str) -> BinaryIO:
+def store_dir() -> str:
+    """The Nix store directory: ``$NIX_STORE_DIR`` (Nix's setting), ``$NIX_STORE`` (a build's), or ``/nix/store``."""
+    return (os.environ.get("NIX_STORE_DIR") or os.environ.get("NIX_STORE") or "/nix/store").rstrip("/") or "/"
+
+
+def open_beneath(root: str, relative: str, what: str, store_links: bool = False) -> BinaryIO:
     """The regular file ``relative`` (``a/b/c``) inside the directory ``root``, found without following a link.
 
     ``root`` itself may be a link (the user named it); no component of
-    ``relative`` may be one, nor ``.``, ``..`` or empty. Errors name ``relative``
-    (InputError, as :func:`open_input`).
+    ``relative`` may be one, nor ``.``, ``..`` or empty. With ``store_links``,
+    the last component may be a link to a normalised absolute path in the Nix
+    store (:func:`store_dir`), which is opened as this function opens a file
+    beneath the store: no further link. Errors name ``relative`` (InputError, as
+    :func:`open_input`).
     """
     parts = relative.split("/")
     if any(part in ("", ".", "..") for part in parts):
@@ -125,17 +135,39 @@ def open_beneath(root: str, relative: str, what: str) -> BinaryIO:
         directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as error:
         raise InputError("directory", root, _reason(error, root), error.errno == errno.ENOENT) from None
-    part = parts[0]
+    part, link = parts[0], None
     try:
         for part in parts[:-1]:
             inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
             os.close(directory)
             directory = inner
         part = parts[-1]
-        descriptor, mode = open_descriptor(part, dir_fd=directory, follow_links=False)
+        try:
+            descriptor, mode = open_descriptor(part, dir_fd=directory, follow_links=False)
+        except OSError as error:
+            if not (store_links and error.errno == errno.ELOOP):
+                raise
+            link = os.readlink(part, dir_fd=directory)
     except OSError as error:
         reason = _reason(error, part, directory, follow_links=False)
         raise InputError(what, relative, reason, error.errno == errno.ENOENT) from None
     finally:
         os.close(directory)
+    if link is not None:
+        return _open_in_store(link, what, relative)
     return regular_file(descriptor, mode, what, relative)
+
+
+def _open_in_store(target: str, what: str, relative: str) -> BinaryIO:
+    """The regular file the link ``relative`` points at, ``target``, which must lie in the Nix store; opened
+    without following another link. InputError naming ``relative`` otherwise."""
+    store = store_dir()
+    inside = target.removeprefix(store + "/")
+    if inside == target or os.path.normpath(target) != target:
+        raise InputError(
+            what, relative, f"is a symbolic link to {shown(target)}, which is not in the Nix store {store}"
+        )
+    try:
+        return open_beneath(store, inside, what)
+    except InputError as error:
+        raise InputError(what, relative, f"is a symbolic link to {shown(target)}, which {error.reason}") from None

@@ -83,7 +83,10 @@ def _nix_eval(expression: str, check: bool) -> subprocess.CompletedProcess:
     """Evaluate ``expression``, with ``n`` bound to default.nix, strictly to JSON."""
     require("nix-instantiate")
     let = f"let n = import {REPO} {{}}; in {expression}"
-    return run(["nix-instantiate", "--eval", "--strict", "--json", *NIX_OPTIONS, "-E", let], check=check)
+    # --read-write-mode: an OCI image's layers are read from a build while Nix evaluates (import from
+    # derivation), which a read-only evaluation cannot run.
+    command = ["nix-instantiate", "--eval", "--read-write-mode", "--strict", "--json", *NIX_OPTIONS, "-E", let]
+    return run(command, check=check)
 
 
 def nix_eval_error(expression: str) -> str:

@@ -13,15 +13,19 @@ import pytest
 from conftest import REPO, nix_build_expression, nix_eval_json, run
 
 from nix2aci.build.closure import Closure
-from nix2aci.build.spec import OUTPUTS, BuildSpec
+from nix2aci.build.spec import OUTPUTS, STEPS, BuildSpec
 
 pytestmark = pytest.mark.slow
 
+OCI_IMAGE = "n.lib.buildOCIImage { packages = [ n.pkgs.busybox ]; }"
+# The builds of an image's file tree, by format; an OCI image's is its last layer's.
 FUNCTIONS = {
     "aci": 'n.lib.mkACI { packages = [ n.pkgs.busybox ]; exec = [ "/bin/sh" ]; }',
     "oci-bundle": 'n.lib.buildContainer { args = [ "${n.pkgs.busybox}/bin/sh" ]; packages = [ n.pkgs.busybox ]; }',
-    "oci-layout": "n.lib.buildOCIImage { packages = [ n.pkgs.busybox ]; }",
+    "oci-rootfs-layer": f"({OCI_IMAGE}).rootfsLayer",
 }
+# The builds whose spec holds the image's environment: the OCI image's is the image from its layers.
+WITH_ENV = {"aci": FUNCTIONS["aci"], "oci-bundle": FUNCTIONS["oci-bundle"], "oci-layout": OCI_IMAGE}
 
 
 def registration(root: str) -> str:
@@ -37,11 +41,11 @@ def registration(root: str) -> str:
 def specs() -> dict[str, tuple[dict, list[str]]]:
     """{format: (the build spec Nix writes for it, the closure files of its roots)}, its roots built."""
     found = {}
-    for output_format, expression in FUNCTIONS.items():
+    for output_format, expression in {**FUNCTIONS, **WITH_ENV}.items():
         nix_build_expression(expression)
         spec = nix_eval_json(f"({expression}).nix2aci")
         assert spec["format"] == output_format
-        found[output_format] = (spec, [registration(root) for root in spec["roots"]])
+        found[output_format] = (spec, [registration(root) for root in spec.get("roots", [])])
     return found
 
 
@@ -92,6 +96,18 @@ def build(directory: Path, spec: dict, closures: list[str]) -> subprocess.Comple
         ),
         (lambda spec: spec["rootfs"]["account"].update(group="²"), "group: must be a user or group name"),
         (lambda spec: spec["rootfs"].update(uid=4294967296), "uid: must be an integer from 0 to 4294967295"),
+    ],
+)
+def test_a_hostile_spec_is_refused_and_nothing_outside_the_image_is_written(
+    specs, tmp_path, output_format, change, expected
+):
+    refused_and_nothing_written(specs, tmp_path, output_format, change, expected)
+
+
+@pytest.mark.parametrize("output_format", WITH_ENV)
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
         (
             lambda spec: spec["image"]["env"].update({"A=B": "c"}),
             'env."A=B": must be an environment variable name: letters, digits, _, . and -',
@@ -99,9 +115,13 @@ def build(directory: Path, spec: dict, closures: list[str]) -> subprocess.Comple
         (lambda spec: spec["image"]["env"].update({"A": "c\0d"}), "env.A: must be a string without NUL"),
     ],
 )
-def test_a_hostile_spec_is_refused_and_nothing_outside_the_image_is_written(
-    specs, tmp_path, output_format, change, expected
-):
+def test_a_hostile_environment_is_refused(specs, tmp_path, output_format, change, expected):
+    refused_and_nothing_written(specs, tmp_path, output_format, change, expected)
+
+
+def refused_and_nothing_written(specs, tmp_path, output_format: str, change, expected: str) -> None:
+    """The spec of ``output_format`` after ``change`` fails to build with the one line ``expected``, and
+    writes nothing outside its output (a canary where rootfs/../../X would land stays)."""
     spec, closures = json.loads(json.dumps(specs[output_format][0])), specs[output_format][1]
     change(spec)
     directory = tmp_path / "build"
@@ -120,7 +140,7 @@ def test_a_hostile_spec_is_refused_and_nothing_outside_the_image_is_written(
 FILE = {"text": None, "source": None, "symlink": None, "directory": False, "mode": None, "uid": 0, "gid": 0}
 
 
-@pytest.mark.parametrize("output_format", FUNCTIONS)
+@pytest.mark.parametrize("output_format", {**FUNCTIONS, **WITH_ENV})
 def test_the_unchanged_spec_builds(specs, tmp_path, output_format):
     """The hostile cases above fail for what they change, not for how the spec is fed."""
     spec, closures = specs[output_format]
@@ -132,8 +152,8 @@ def test_the_unchanged_spec_builds(specs, tmp_path, output_format):
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda spec: spec.pop("command"), "missing key command, which must be a string"),
-        (lambda spec: spec["image"].update(bogus=1), "unknown key image.bogus; image takes "),
+        (lambda spec: spec.pop("roots"), "missing key roots, which must be a list of strings"),
+        (lambda spec: spec["rootfs"].update(bogus=1), "unknown key rootfs.bogus; rootfs takes "),
         (lambda spec: spec["rootfs"].update(uid="1000"), "rootfs.uid must be an integer, got '1000'"),
     ],
 )
@@ -156,11 +176,12 @@ def output_files(out: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("output_format", ["aci", "oci-layout"])
+@pytest.mark.parametrize("output_format", ["aci", "oci-rootfs-layer"])
 def test_a_single_archive_is_the_same_bytes_however_its_layers_are_grouped(specs, tmp_path, output_format):
-    """A single-archive format merges the layers: one layer per store path gives the bytes of the one layer
-    of the whole closure (the spec Nix writes, ``layers = [ ]``)."""
+    """A single-archive format (an ACI, an OCI image's one layer) merges the layers: one layer per store path
+    gives the bytes of the one layer of the whole closure (the spec Nix writes, ``layers = [ ]``)."""
     spec, closures = specs[output_format]
+    spec = {**spec, "includeStore": True} if output_format == "oci-rootfs-layer" else spec
     closure = Closure.from_registrations(closures).paths_needed_by(spec["roots"])
     assert spec["layers"] == [] and len(closure) > 1
     (tmp_path / "one").mkdir()
@@ -169,14 +190,14 @@ def test_a_single_archive_is_the_same_bytes_however_its_layers_are_grouped(specs
     result = build(tmp_path / "each", {**spec, "layers": [[path] for path in reversed(closure)]}, closures)
     assert result.returncode == 0, result.stderr
     one, each = output_files(tmp_path / "one" / "out"), output_files(tmp_path / "each" / "out")
-    assert any(name.endswith((".aci", "index.json")) for name in one)
+    assert any(name.endswith((".aci", "blob")) for name in one)
     assert each == one
 
 
 @pytest.mark.parametrize("output_format", FUNCTIONS)
 def test_layers_outside_the_closure_are_one_line_naming_the_key_and_nothing_is_written(specs, tmp_path, output_format):
     spec, closures = specs[output_format]
-    outside = spec["command"]  # a store path, but not in the image's closure
+    outside = "/nix/store/" + "0" * 32 + "-elsewhere"  # a store path, but not in the image's closure
     result = build(tmp_path, {**spec, "layers": [[outside]]}, closures)
     assert result.returncode == 1, result.stderr
     expected = f"nix2aci: error: build spec: layers[0] holds {outside}, which is not in the image's closure\n"
@@ -196,9 +217,9 @@ FULL = {
       args = [ "${n.pkgs.busybox}/bin/sh" ]; files."/etc/motd".text = "hi"; mounts."/data".type = "tmpfs";
       user.additionalGids = [ 5 ]; capabilities = [ "CAP_CHOWN" ]; hostname = "h";
     }""",
-    "oci-layout": """n.lib.buildOCIImage {
+    "oci-rootfs-layer": """(n.lib.buildOCIImage {
       packages = [ n.pkgs.busybox ]; files."/etc/motd".text = "hi"; cmd = [ "sh" ]; arch = "arm";
-    }""",
+    }).rootfsLayer""",
 }
 
 
@@ -210,3 +231,23 @@ def test_every_key_the_nix_functions_write_is_in_the_contract(output_format):
     spec = BuildSpec.from_json(document, closure=Closure({}), out="/nix/store/o-out")
     assert type(spec.output) is OUTPUTS[output_format]
     assert spec.rootfs.files["/etc/motd"].text == "hi"
+
+
+def test_every_key_of_the_other_oci_steps_is_in_the_contract():
+    """The layering, store layer and image specs buildOCIImage writes, every argument given, load into their
+    records (an image from a base image, so that the layering reads one)."""
+    base = nix_build_expression(OCI_IMAGE).stdout.strip()
+    image = f"""n.lib.buildOCIImage {{
+      packages = [ n.pkgs.busybox ]; cmd = [ "sh" ]; format = "docker-archive"; layerCompression = "none";
+      created = "2024-01-02T03:04:05Z"; labels.a = "b"; maxLayers = 5; fromImage = builtins.storePath "{base}";
+    }}"""
+    steps = {
+        "oci-layout": f"({OCI_IMAGE}).nix2aci",
+        "docker-archive": f"({image}).nix2aci",
+        "oci-store-layer": f"(builtins.head ({image}).layers).nix2aci",
+    }
+    for output_format, attribute in steps.items():
+        document = nix_eval_json(attribute)
+        assert document["format"] == output_format
+        record = STEPS[output_format]
+        assert type(record.from_json(document, out="/nix/store/o-out")) is record

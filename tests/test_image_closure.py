@@ -1,7 +1,8 @@
 """An image output holds the image: its closure is what the image needs, not nix2aci's builder.
 
-A fat ACI or an OCI layout references no store path but itself; a thin ACI references
-exactly the paths it mounts. The command line is a package of its own: nix-build -A nix2aci.
+A fat ACI or a docker-archive references no store path but itself; an OCI layout references
+its layers, each a derivation referencing nothing; a thin ACI references exactly the paths it
+mounts. The command line is a package of its own: nix-build -A nix2aci.
 """
 
 from __future__ import annotations
@@ -24,10 +25,19 @@ def requisites(*paths: str | Path) -> set[str]:
     return set(run(["nix-store", "--query", "--requisites", *map(str, paths)]).stdout.split())
 
 
-@pytest.mark.parametrize("attribute", ["busybox", "busyboxStatic", "busyboxImage"])
+@pytest.mark.parametrize("attribute", ["busybox", "busyboxStatic", "busyboxArchive"])
 def test_a_fat_image_references_no_store_path(attribute):
     output = nix_build(attribute)
     assert requisites(output) == {str(output)}
+
+
+def test_an_oci_layout_references_its_layers_and_they_nothing():
+    output = nix_build("busyboxImage")
+    blobs = output / "blobs" / "sha256"
+    layers = {str(Path(os.readlink(blob)).parent) for blob in blobs.iterdir() if blob.is_symlink()}
+    assert len(layers) == 3  # cacert, busybox, and the profile with the basics
+    assert requisites(output) == {str(output)} | layers
+    assert all(requisites(layer) == {layer} for layer in layers)
 
 
 @pytest.mark.parametrize("attribute", ["helloThin", "bbpythonThin"])

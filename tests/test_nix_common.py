@@ -46,8 +46,10 @@ def test_the_default_oci_variant_goes_with_the_default_arch_only():
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_prefer_goes_to_the_spec_as_store_paths_and_not_to_the_image(function):
+    """prefer goes to the spec of the file tree (an OCI image's last layer), never to the image's own part."""
     call = FUNCTIONS[function].replace("PACKAGE", "n.pkgs.hello").replace("MORE", "prefer = [ n.pkgs.busybox ];")
-    names = "{ inherit (spec) prefer; image = builtins.attrNames spec.image; }"
-    spec = nix_eval_json(f"let spec = ({call}).nix2aci; in {names}")
+    tree = f"({call}).rootfsLayer" if function == "buildOCIImage" else f"({call})"
+    names = f"{{ inherit ({tree}.nix2aci) prefer; image = builtins.attrNames ({call}).nix2aci.image; }}"
+    spec = nix_eval_json(names)
     assert spec["prefer"] == [nix_eval_json("n.pkgs.busybox.outPath")]
     assert "prefer" not in spec["image"] and "packages" not in spec["image"]

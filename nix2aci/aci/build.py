@@ -211,5 +211,5 @@ def build(spec: BuildSpec) -> AciResult:
     if host_mounts:
         with open(path.removesuffix(".aci") + ".mounts", "w", encoding="utf-8") as mounts_file:
             mounts_file.write(mounts_flags(host_mounts) + "\n")
-    postprocess_script.write_script(spec.out, spec.command, output.sign)
+    postprocess_script.write_script(spec.out, output.command, output.sign)
     return AciResult(path=path, image_id=image_id, archive=summary)

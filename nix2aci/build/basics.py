@@ -190,13 +190,18 @@ def entries(rootfs: Rootfs, planned: plan.Planned) -> Iterator[plan.Entry]:
 
 
 def environment(rootfs: Rootfs, env: dict[str, str]) -> dict[str, str]:
-    """The user's ``env`` over the variables the basics imply (the CA bundle's).
+    """The user's ``env`` over the variables the basics imply (the CA bundle's); see :func:`environment_over`."""
+    implied = {name: f"/{CA_PATHS[0]}" for name in CA_VARIABLES} if rootfs.cacert else {}
+    return environment_over(implied, env)
 
-    Raises SpecError for a name that is not an environment variable name and a value with NUL.
+
+def environment_over(implied: dict[str, str], env: dict[str, str]) -> dict[str, str]:
+    """The user's ``env`` over the ``implied`` variables.
+
+    Raises SpecError naming ``env.NAME`` for a name that is not an environment variable name and a value with NUL.
     """
     for name, value in env.items():
         check(field("env", name), "environmentName", name)
         if "\0" in value:
             raise SpecError(field("env", name), f"must be a string without NUL; got {show(value)}")
-    implied = {name: f"/{CA_PATHS[0]}" for name in CA_VARIABLES} if rootfs.cacert else {}
     return {**implied, **env}

@@ -12,8 +12,8 @@ import sys
 
 from ..aci import build as aci
 from ..errors import Nix2AciError
-from ..oci import bundle, layout
-from .spec import BuildSpec
+from ..oci import bundle, image, layer, layering
+from .spec import BuildSpec, ImageSpec, LayeringSpec, Spec, StoreLayerSpec, load
 
 
 def _mib(size: int) -> str:
@@ -35,20 +35,40 @@ def _bundle(spec: BuildSpec) -> str:
     return f"wrote an OCI runtime bundle running {config['process']['args']}"
 
 
-def _layout(spec: BuildSpec) -> str:
-    manifest = layout.build(spec)
-    return f"wrote an OCI image layout tagged {spec.output.image.tag!r}, manifest {manifest.digest}"
+def _layering(spec: LayeringSpec) -> str:
+    result = layering.build(spec)
+    if result["storeInRootfs"]:
+        return "the image's own files make one layer, its closure included"
+    sizes = ", ".join(str(len(group)) for group in result["groups"])
+    return f"{len(result['groups'])} store layers, of {sizes} store paths"
 
 
-# Output format (the build spec's "format", one of nix2aci.build.spec.OUTPUTS) -> its builder,
-# which returns the log summary.
-BUILDERS = {"aci": _aci, "oci-bundle": _bundle, "oci-layout": _layout}
+def _layer(spec: BuildSpec | StoreLayerSpec) -> str:
+    built = layer.build_store_layer(spec) if isinstance(spec, StoreLayerSpec) else layer.build_rootfs_layer(spec)
+    return f"wrote a layer of {_mib(built.descriptor.size)}, {built.descriptor.digest}"
+
+
+def _image(spec: ImageSpec) -> str:
+    config = image.build(spec)
+    return f"wrote an OCI image ({spec.format}) tagged {spec.image.tag!r}, config {config.digest}"
+
+
+# The spec's "format" -> its builder, which returns the log summary.
+BUILDERS = {
+    "aci": _aci,
+    "oci-bundle": _bundle,
+    "oci-layering": _layering,
+    "oci-store-layer": _layer,
+    "oci-rootfs-layer": _layer,
+    "oci-layout": _image,
+    "docker-archive": _image,
+}
 
 
 def main() -> int:
     """Build the spec in the current Nix build directory; return the exit status."""
     try:
-        spec = BuildSpec.load(os.environ)
+        spec: Spec = load(os.environ)
         summary = BUILDERS[spec.format](spec)
     except Nix2AciError as error:
         print(f"nix2aci: error: {error}", file=sys.stderr)

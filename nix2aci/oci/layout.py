@@ -1,9 +1,6 @@
-"""The OCI image layout format (image-spec v1.0.2): made, and checked.
+"""The OCI image layout format (image-spec v1.0.2): its documents' kinds, and the check of a layout.
 
-:func:`build` turns a :class:`~nix2aci.build.spec.BuildSpec` of format ``oci-layout``
-(from ``lib.buildOCIImage``) into ``$out/oci-layout``, ``$out/index.json`` and
-``$out/blobs/sha256/``: the image's layers (nix2aci.build.tree) merged into one deterministic layer, its
-config and its manifest, tagged in the index. :func:`problems` checks a layout
+:mod:`nix2aci.oci.image` writes layouts. :func:`problems` checks a layout
 directory, including what skopeo does not: descriptor sizes and digests,
 diff_ids, media types and the layout version.
 """
@@ -14,17 +11,12 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from typing import Any, BinaryIO
 
 import attrs
 
 from .. import inputs
 from ..archive.compression import Allowed, Compression, uncompressed
-from ..archive.write import write_archive
-from ..build import basics, plan, tree
-from ..build.spec import BuildSpec, LayoutOutput
-from ..build.spec.layout import LayoutImage
 from ..errors import NotChecked, SpecError
 from ..schema import Schema, load_json, parse_json, prefixed, show
 
@@ -33,7 +25,7 @@ MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
 REF_NAME = "org.opencontainers.image.ref.name"
 # The compressions a layer may use (image-spec layer.md), each named in the media type by its suffix;
-# nix/oci-image.nix reads the same file for its `compression` argument.
+# nix/oci-image.nix reads the same file for its `layerCompression` argument.
 LAYER_COMPRESSIONS = Allowed("OCI layers", tuple(load_json(__package__, "layer-compressions.json")))
 LAYER = "application/vnd.oci.image.layer.v1.tar"
 NONDISTRIBUTABLE_LAYER = "application/vnd.oci.image.layer.nondistributable.v1.tar"
@@ -80,84 +72,9 @@ class Descriptor:
         return {"mediaType": self.media_type, "digest": self.digest, "size": self.size, **extra}
 
 
-def _canonical(document: dict[str, Any]) -> bytes:
+def canonical(document: Any) -> bytes:
     """JSON bytes that depend only on the document: sorted keys, no spaces."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _write_blob(blobs: str, media_type: str, content: bytes) -> Descriptor:
-    """Store ``content`` under its digest in ``blobs`` (``blobs/sha256``)."""
-    digest = hashlib.sha256(content).hexdigest()
-    with open(os.path.join(blobs, digest), "wb") as file:
-        file.write(content)
-    return Descriptor(media_type, f"sha256:{digest}", len(content))
-
-
-def image_config(image: LayoutImage, env: dict[str, str], diff_id: str) -> dict[str, Any]:
-    """The image config: Go platform names, the execution parameters, one layer's diff_id."""
-    execution = {
-        "Entrypoint": image.entrypoint and list(image.entrypoint),
-        "Cmd": image.cmd and list(image.cmd),
-        "Env": [f"{name}={env[name]}" for name in sorted(env)],
-        "WorkingDir": image.working_dir,
-        "User": image.user,
-        "ExposedPorts": {port: {} for port in sorted(image.exposed_ports)},
-        "Labels": image.labels,
-    }
-    document = {
-        "architecture": image.arch,
-        "os": image.os,
-        "config": {key: value for key, value in execution.items() if value},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-    }
-    if image.variant:
-        document["variant"] = image.variant
-    return document
-
-
-def build(spec: BuildSpec) -> Descriptor:
-    """Write the image layout of ``spec`` into ``spec.out``; return the manifest's descriptor."""
-    output: LayoutOutput = spec.output
-    image = output.image
-    compression = LAYER_COMPRESSIONS.named(output.compression)
-    # A layer holds the tree below its root; the root directory itself is implied.
-    entries = (entry for entry in plan.contained(tree.image_tree(spec).merged()) if entry.path)
-    blobs = os.path.join(spec.out, "blobs", "sha256")
-    os.makedirs(blobs)
-    with tempfile.NamedTemporaryFile(dir=blobs, delete=False) as layer_file:
-        summary = write_archive(
-            entries, layer_file, compression=compression, uncompressed_digest="sha256", compressed_digest="sha256"
-        )
-    os.replace(layer_file.name, os.path.join(blobs, summary.compressed_digest))
-    env = basics.environment(spec.rootfs, image.env)
-    layer = Descriptor(layer_media_type(compression), f"sha256:{summary.compressed_digest}", summary.compressed_size)
-    config = _write_blob(
-        blobs,
-        CONFIG,
-        _canonical(image_config(image, env, f"sha256:{summary.uncompressed_digest}")),
-    )
-    manifest = _write_blob(
-        blobs,
-        MANIFEST,
-        _canonical(
-            {"schemaVersion": 2, "mediaType": MANIFEST, "config": config.to_json(), "layers": [layer.to_json()]}
-        ),
-    )
-    platform = {"architecture": image.arch, "os": image.os, **({"variant": image.variant} if image.variant else {})}
-    index = {
-        "schemaVersion": 2,
-        "mediaType": INDEX,
-        "manifests": [manifest.to_json(platform=platform, annotations={REF_NAME: image.tag})],
-    }
-    with open(os.path.join(spec.out, "index.json"), "wb") as file:
-        file.write(_canonical(index))
-    with open(os.path.join(spec.out, "oci-layout"), "wb") as file:
-        file.write(_canonical({"imageLayoutVersion": "1.0.0"}))
-    # The layer was hashed while written: check everything but re-reading it.
-    found = problems(spec.out, hash_layers=False)
-    if found:
-        raise found[0]
-    return manifest
 
 
 # The largest JSON document (index, manifest, config) the checks read; real ones are KiBs.
@@ -294,7 +211,7 @@ class _LayoutCheck:
         key = (relative, purpose, media_type if purpose == "layer" else "")
         if key not in self._blobs:
             try:
-                with inputs.open_beneath(self.root, relative, "blob") as file:
+                with inputs.open_beneath(self.root, relative, "blob", store_links=True) as file:
                     self._blobs[key] = _read_blob(file, algorithm, purpose, media_type)
             except (inputs.InputError, OSError) as error:
                 self._blobs[key] = error
@@ -372,8 +289,9 @@ def problems(root: str, *, hash_layers: bool = True, warnings: list[str] | None 
     names: its blob, its config blob, each layer's size and (with
     ``hash_layers``) digest, and that the config's diff_ids are the layers'
     uncompressed digests (with ``hash_layers``), one per layer. Each blob is
-    read at most once, and no file is read through a link or when it is not a
-    regular file. With ``warnings`` (a list, for ``nix2aci validate``), what the
+    read at most once, and no file is read through a link, but for a blob that
+    links into the Nix store (nix2aci's layouts link their layers' builds), nor
+    when it is not a regular file. With ``warnings`` (a list, for ``nix2aci validate``), what the
     spec allows but nix2aci cannot check is noted there: a missing blob, a nested
     index. Raises NotChecked for a JSON document too big to read.
     """

@@ -10,8 +10,8 @@ untouched and the temporary removed.
 **A link nix2aci made** (:func:`made_by_nix2aci`) is a symlink whose target,
 exactly as written, is either
 
-- a normalised absolute path inside the Nix store (``$NIX_STORE_DIR``, default
-  ``/nix/store``): what ``postprocess.sh`` links, and every other link into the
+- a normalised absolute path inside the Nix store (:func:`nix2aci.inputs.store_dir`,
+  as Nix says): what ``postprocess.sh`` links, and every other link into the
   store, whose target is immutable and can be linked again, so replacing the
   link loses nothing; or
 - ``.NAME-result/FILE``, where ``NAME`` is the link's own name without its
@@ -33,6 +33,7 @@ import stat
 from collections.abc import Callable
 
 from ..errors import Nix2AciError
+from ..inputs import store_dir
 
 TEMPORARY_MARK = ".nix2aci-tmp-"
 # The suffixes of the names postprocess and build-thin link.
@@ -118,11 +119,6 @@ def replace_symlink(path: str, target: str) -> None:
 
 
 # --- Whose is it? ------------------------------------------------------------------
-
-
-def store_dir() -> str:
-    """The Nix store directory: ``$NIX_STORE_DIR``, default ``/nix/store``."""
-    return os.environ.get("NIX_STORE_DIR") or "/nix/store"
 
 
 def in_nix_store(path: str) -> bool:

@@ -1,10 +1,12 @@
 # busybox as an OCI image layout: `skopeo copy oci:./result:1.35.0 ...`, or
-# `umoci unpack --image ./result:1.35.0 bundle`.
-{ buildOCIImage, busybox }:
+# `umoci unpack --image ./result:1.35.0 bundle`. Like Docker Hub's busybox, it sets
+# Cmd, not Entrypoint: `docker run IMAGE /bin/busybox echo hi` runs that command.
+# `format = "docker-archive"` (busyboxArchive) gives result/busybox-1.35.0.tar for `docker load`.
+{ buildOCIImage, busybox, format ? "oci-layout" }:
 buildOCIImage {
+  inherit format;
   packages = [ busybox ];
-  entrypoint = [ "/bin/sh" ];
-  cmd = [ "-c" "echo Hello from busybox" ];
+  cmd = [ "/bin/sh" "-c" "echo Hello from busybox" ];
   env.PATH = "/bin";
   workingDir = "/";
   user = "0:0";

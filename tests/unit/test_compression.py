@@ -172,23 +172,30 @@ def toy(monkeypatch):
         del compression.REGISTRY["toy"]
 
 
+def _write_blob(blobs, media_type: str, content: bytes) -> layout.Descriptor:
+    """``content`` stored under its digest in ``blobs`` (``blobs/sha256``)."""
+    digest = hashlib.sha256(content).hexdigest()
+    (blobs / digest).write_bytes(content)
+    return layout.Descriptor(media_type, f"sha256:{digest}", len(content))
+
+
 def _oci_layout(root, layer: bytes, media_type: str, diff_id: str) -> None:
-    """A one-layer OCI image layout at ``root``, as :func:`nix2aci.oci.layout.build` writes one."""
+    """A one-layer OCI image layout at ``root``, its layer's blob a file."""
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True)
-    layer_descriptor = layout._write_blob(str(blobs), media_type, layer)
+    layer_descriptor = _write_blob(blobs, media_type, layer)
     config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
-    config_descriptor = layout._write_blob(str(blobs), layout.CONFIG, layout._canonical(config))
+    config_descriptor = _write_blob(blobs, layout.CONFIG, layout.canonical(config))
     manifest = {
         "schemaVersion": 2,
         "mediaType": layout.MANIFEST,
         "config": config_descriptor.to_json(),
         "layers": [layer_descriptor.to_json()],
     }
-    manifest_descriptor = layout._write_blob(str(blobs), layout.MANIFEST, layout._canonical(manifest))
+    manifest_descriptor = _write_blob(blobs, layout.MANIFEST, layout.canonical(manifest))
     index = {"schemaVersion": 2, "manifests": [manifest_descriptor.to_json()]}
-    (root / "index.json").write_bytes(layout._canonical(index))
-    (root / "oci-layout").write_bytes(layout._canonical({"imageLayoutVersion": "1.0.0"}))
+    (root / "index.json").write_bytes(layout.canonical(index))
+    (root / "oci-layout").write_bytes(layout.canonical({"imageLayoutVersion": "1.0.0"}))
 
 
 def test_a_compression_registered_for_oci_layers_is_written_and_read_there_and_refused_in_an_aci(tmp_path, toy):

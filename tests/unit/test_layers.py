@@ -68,7 +68,6 @@ def spec(tmp_path) -> BuildSpec:
         prefer=(),
         layers=(),
         rootfs=Rootfs.from_json(ROOTFS),
-        command="",
         output=None,
         closure=closure,
         out=str(tmp_path / "out"),

@@ -10,7 +10,18 @@ from typing import Any
 import pytest
 
 from nix2aci.build.closure import Closure
-from nix2aci.build.spec import AciOutput, BuildSpec, BuildSpecError, BundleOutput, LayoutOutput
+from nix2aci.build.spec import (
+    STEPS,
+    AciOutput,
+    BuildSpec,
+    BuildSpecError,
+    BundleOutput,
+    ImageSpec,
+    LayeringSpec,
+    RootfsLayerOutput,
+    StoreLayerSpec,
+    load,
+)
 from nix2aci.build.spec.aci import Mount, Port
 from nix2aci.build.spec.rootfs import File
 from nix2aci.errors import Nix2AciError
@@ -40,7 +51,6 @@ COMMON = {
         "files": {"/etc/motd": MOTD},
         "account": {"user": "0", "group": "0"},
     },
-    "command": "/nix/store/ssssssssssssssssssssssssssssssss-nix2aci-0.1.0.drv",
 }
 # One spec per format, each key of its part set (nix/mk-aci.nix, nix/build-container.nix, nix/oci-image.nix).
 SPECS: dict[str, dict[str, Any]] = {
@@ -48,6 +58,7 @@ SPECS: dict[str, dict[str, Any]] = {
         **COMMON,
         "format": "aci",
         "sign": True,
+        "command": "/nix/store/ssssssssssssssssssssssssssssssss-nix2aci-0.1.0.drv",
         "compression": "gzip",
         "compressionLevel": None,
         "image": {
@@ -90,15 +101,19 @@ SPECS: dict[str, dict[str, Any]] = {
             "capabilities": None,
         },
     },
+    "oci-rootfs-layer": {**COMMON, "format": "oci-rootfs-layer", "compression": "gzip", "includeStore": False},
+    # The specs of the other steps of an OCI image (nix/oci-image.nix), records of their own.
+    "oci-layering": {"format": "oci-layering", "roots": [A, C], "first": [A], "maxLayers": 100, "baseImage": None},
+    "oci-store-layer": {"format": "oci-store-layer", "paths": [B], "compression": "gzip"},
     "oci-layout": {
-        **COMMON,
         "format": "oci-layout",
-        "compression": "gzip",
         "image": {
             "os": "linux",
             "arch": "arm",
             "variant": "v7",
+            "name": "example.com/a",
             "tag": "1.0",
+            "created": "1970-01-01T00:00:01Z",
             "entrypoint": ["/bin/sh"],
             "cmd": None,
             "env": {},
@@ -107,32 +122,42 @@ SPECS: dict[str, dict[str, Any]] = {
             "exposedPorts": ["80/tcp"],
             "labels": {},
         },
+        "layers": [{"layer": "/nix/store/llllllllllllllllllllllllllllllll-oci-layer-b", "comment": "store paths: b"}],
+        "baseImage": None,
     },
 }
-OUTPUT_CLASSES = {"aci": AciOutput, "oci-bundle": BundleOutput, "oci-layout": LayoutOutput}
+# Each spec's record: a BuildSpec's format part, or the whole record of another step.
+RECORDS = {
+    "aci": AciOutput,
+    "oci-bundle": BundleOutput,
+    "oci-rootfs-layer": RootfsLayerOutput,
+    "oci-layering": LayeringSpec,
+    "oci-store-layer": StoreLayerSpec,
+    "oci-layout": ImageSpec,
+}
 
 # (format, a key's path in the spec, what it must be, a value of another type)
 KEYS = [
-    ("aci", ("format",), 'one of "aci", "oci-bundle", "oci-layout"', 3),
+    ("aci", ("format",), 'one of "aci", "oci-bundle", "oci-rootfs-layer"', 3),
     ("aci", ("mode",), 'one of "fat", "thin", "static"', "fatter"),
     ("aci", ("packages",), "a list of strings", A),
     ("aci", ("roots",), "a list of strings", None),
-    ("oci-layout", ("prefer",), "a list of strings", {}),
+    ("oci-rootfs-layer", ("prefer",), "a list of strings", {}),
     ("aci", ("layers",), "a list of lists of strings", A),
-    ("oci-bundle", ("command",), "a string", []),
+    ("aci", ("command",), "a string", []),
     ("aci", ("rootfs",), "an object (Rootfs)", []),
     ("aci", ("rootfs", "users"), "true or false", "yes"),
     ("oci-bundle", ("rootfs", "shellLinks"), "true or false", 1),
     ("aci", ("rootfs", "resolvConf"), "true or false", None),
-    ("oci-layout", ("rootfs", "cacert"), "a string or null", False),
+    ("oci-rootfs-layer", ("rootfs", "cacert"), "a string or null", False),
     ("aci", ("rootfs", "uid"), "an integer", "1000"),
     ("oci-bundle", ("rootfs", "gid"), "an integer", True),
     ("aci", ("rootfs", "files"), "an object of File objects", []),
     ("aci", ("rootfs", "account"), "an object (Account)", "0:0"),
-    ("oci-layout", ("rootfs", "account", "group"), "a string", 0),
+    ("oci-rootfs-layer", ("rootfs", "account", "group"), "a string", 0),
     ("aci", ("rootfs", "files", "/etc/motd", "text"), "a string or null", 5),
     ("oci-bundle", ("rootfs", "files", "/etc/motd", "source"), "a string or null", 5),
-    ("oci-layout", ("rootfs", "files", "/etc/motd", "directory"), "true or false", None),
+    ("oci-rootfs-layer", ("rootfs", "files", "/etc/motd", "directory"), "true or false", None),
     ("aci", ("rootfs", "files", "/etc/motd", "mode"), "a string or null", 416),
     ("aci", ("rootfs", "files", "/etc/motd", "uid"), "an integer", None),
     ("aci", ("image",), "an object (AciImage)", None),
@@ -158,7 +183,16 @@ KEYS = [
     ("oci-bundle", ("image", "mounts", "/data", "options"), "a list of strings", "ro"),
     ("oci-bundle", ("image", "hostname"), "a string or null", 7),
     ("oci-bundle", ("image", "capabilities"), "a list of strings or null", "CAP_CHOWN"),
-    ("oci-layout", ("compression",), 'one of "gzip", "none"', "xz"),
+    ("oci-rootfs-layer", ("compression",), 'one of "gzip", "none"', "xz"),
+    ("oci-rootfs-layer", ("includeStore",), "true or false", None),
+    ("oci-layering", ("roots",), "a list of strings", A),
+    ("oci-layering", ("maxLayers",), "an integer from 1 to 9223372036854775807", 0),
+    ("oci-layering", ("baseImage",), "a string or null", []),
+    ("oci-store-layer", ("paths",), "a list of strings", B),
+    ("oci-store-layer", ("compression",), 'one of "gzip", "none"', "bzip2"),
+    ("oci-layout", ("image", "created"), "a string", 0),
+    ("oci-layout", ("layers",), "a list of LayerInput objects", {}),
+    ("oci-layout", ("layers", 0, "comment"), "a string", None),
     ("oci-layout", ("image", "tag"), "a string", 1),
     ("oci-layout", ("image", "variant"), "a string or null", 7),
     ("oci-layout", ("image", "cmd"), "a list of strings or null", "true"),
@@ -192,32 +226,59 @@ def changed(output_format: str, path: tuple[str | int, ...], change) -> dict[str
     return spec
 
 
+def read(spec: dict[str, Any]) -> Any:
+    """``spec`` read into the record its format names, as :func:`load` reads it."""
+    cls = STEPS.get(spec.get("format"), BuildSpec) if isinstance(spec, dict) else BuildSpec
+    closure = {"closure": Closure({})} if cls in (BuildSpec, LayeringSpec) else {}
+    return cls.from_json(spec, out="/nix/store/o-out", **closure)
+
+
 def message(spec: dict[str, Any]) -> str:
     """The one message reading ``spec`` gives."""
     with pytest.raises(BuildSpecError) as raised:
-        BuildSpec.from_json(spec, closure=Closure({}), out="/nix/store/o-out")
+        read(spec)
     assert "\n" not in str(raised.value)
     return str(raised.value)
 
 
 def test_closures_of_every_root_are_read_and_merged(tmp_path):
-    spec = BuildSpec.load(build_directory(tmp_path))
+    spec = load(build_directory(tmp_path))
     assert spec.out == "/nix/store/o-out" and spec.roots == (A, C)
     assert spec.closure.references == {A: (A, B), B: (), C: ()}
     assert spec.closure.paths_needed_by([A]) == [A, B]
     assert spec.closure.paths_needed_by(spec.roots) == [A, B, C]
 
 
-@pytest.mark.parametrize("output_format", SPECS)
-def test_a_spec_of_each_format_loads_into_its_records(tmp_path, output_format):
-    spec = BuildSpec.load(build_directory(tmp_path, SPECS[output_format]))
-    assert spec.format == output_format and type(spec.output) is OUTPUT_CLASSES[output_format]
+@pytest.mark.parametrize("output_format", [name for name in SPECS if name not in STEPS])
+def test_a_spec_of_each_image_tree_format_loads_into_its_records(tmp_path, output_format):
+    spec = load(build_directory(tmp_path, SPECS[output_format]))
+    assert spec.format == output_format and type(spec.output) is RECORDS[output_format]
     assert spec.rootfs.shell_links and spec.rootfs.account.user == "0"
     assert spec.rootfs.files == {"/etc/motd": File("hi\n", None, None, False, "0640", 0, 0)}
 
 
+@pytest.mark.parametrize("output_format", [name for name in SPECS if name in STEPS])
+def test_a_spec_of_each_other_step_loads_into_its_record(tmp_path, output_format):
+    spec = load(build_directory(tmp_path, SPECS[output_format]))
+    assert type(spec) is RECORDS[output_format] and spec.out == "/nix/store/o-out"
+
+
+def test_the_layering_spec_gets_the_closure_of_its_roots(tmp_path):
+    spec = load(build_directory(tmp_path, SPECS["oci-layering"]))
+    assert spec.closure.paths_needed_by(spec.roots) == [A, B, C] and spec.max_layers == 100
+
+
+def test_an_unknown_format_is_one_message_listing_every_format(tmp_path):
+    with pytest.raises(BuildSpecError) as raised:
+        load(build_directory(tmp_path, {**SPECS["aci"], "format": "tarball"}))
+    assert str(raised.value) == (
+        'build spec: format must be one of "aci", "oci-bundle", "oci-rootfs-layer", "oci-layering", '
+        '"oci-store-layer", "oci-layout", "docker-archive", got \'tarball\''
+    )
+
+
 def test_the_aci_part_is_read_into_typed_records(tmp_path):
-    output = BuildSpec.load(build_directory(tmp_path, SPECS["aci"])).output
+    output = load(build_directory(tmp_path, SPECS["aci"])).output
     assert isinstance(output, AciOutput) and output.sign and output.compression_level is None
     image = output.image
     assert image.exec == ("/bin/sh",) and image.env == {"A": "b"} and image.working_directory is None
@@ -270,8 +331,7 @@ def test_a_mistyped_element_is_one_message_naming_it(output_format, path, wrong,
 def test_a_key_of_another_format_is_unknown():
     spec = {**SPECS["oci-bundle"], "sign": True}
     assert message(spec) == (
-        "build spec: unknown key sign; "
-        "the spec takes command, format, image, layers, mode, packages, prefer, rootfs, roots"
+        "build spec: unknown key sign; the spec takes format, image, layers, mode, packages, prefer, rootfs, roots"
     )
 
 
@@ -309,4 +369,4 @@ def test_a_broken_build_directory_is_one_clear_error(tmp_path, change, message):
     environment = build_directory(tmp_path)
     change(environment, tmp_path)
     with pytest.raises(Nix2AciError, match=message):
-        BuildSpec.load(environment)
+        load(environment)

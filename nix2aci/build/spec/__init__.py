@@ -8,10 +8,13 @@ spec's roots (exportReferencesGraph) and ``$out`` is the output path.
 Output: a :class:`BuildSpec`, or one line naming the first key of the spec that
 is unknown, missing or of the wrong type (:class:`~.typed.BuildSpecError`).
 
-The spec is one JSON object: the common keys below, which every format has, and
-the keys of its format's part (``image`` and the format's options): :mod:`.aci`,
-:mod:`.bundle`, :mod:`.layout`. A new format is a module here and its entry in
-:data:`OUTPUTS`. The common keys:
+The spec is one JSON object whose ``format`` says what the build makes. An image's
+file tree (an ACI, a runtime bundle, an OCI image's last layer) is a
+:class:`BuildSpec`: the common keys below and the keys of its format's part
+(:mod:`.aci`, :mod:`.bundle`, :mod:`.layers`), a new such format a module here and
+its entry in :data:`OUTPUTS`. The other steps of an OCI image have records of their
+own (:data:`STEPS`): how its closure is split into layers and each store layer
+(:mod:`.layers`), and the image from its layers (:mod:`.layout`). The common keys:
 
 """
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Union
 
 import attrs
 
@@ -28,16 +31,41 @@ from ...errors import Nix2AciError
 from ..closure import Closure
 from .aci import AciOutput
 from .bundle import BundleOutput
-from .layout import LayoutOutput
+from .layers import LayeringSpec, RootfsLayerOutput, StoreLayerSpec
+from .layout import ImageSpec
 from .rootfs import Rootfs
 from .typed import STRING, BuildSpecError, Path, Record, contract, key, list_of, one_of, record
 
-# The output formats (the spec's "format") -> the record of the keys each adds.
-OUTPUTS: dict[str, type[Record]] = {"aci": AciOutput, "oci-bundle": BundleOutput, "oci-layout": LayoutOutput}
+# The formats of an image's file tree (the spec's "format") -> the record of the keys each adds.
+OUTPUTS: dict[str, type[Record]] = {"aci": AciOutput, "oci-bundle": BundleOutput, "oci-rootfs-layer": RootfsLayerOutput}
+# The other formats -> their whole record.
+STEPS: dict[str, type[Record]] = {
+    "oci-layering": LayeringSpec,
+    "oci-store-layer": StoreLayerSpec,
+    "oci-layout": ImageSpec,
+    "docker-archive": ImageSpec,
+}
 FORMAT = one_of(*OUTPUTS)
+ANY_FORMAT = one_of(*OUTPUTS, *STEPS)
 STORE_PATHS = list_of(STRING)
+# Any build spec.
+Spec = Union["BuildSpec", LayeringSpec, StoreLayerSpec, ImageSpec]
 
-__all__ = ["OUTPUTS", "AciOutput", "BuildSpec", "BuildSpecError", "BundleOutput", "LayoutOutput", "Rootfs"]
+__all__ = [
+    "OUTPUTS",
+    "STEPS",
+    "AciOutput",
+    "BuildSpec",
+    "BuildSpecError",
+    "BundleOutput",
+    "ImageSpec",
+    "LayeringSpec",
+    "Rootfs",
+    "RootfsLayerOutput",
+    "Spec",
+    "StoreLayerSpec",
+    "load",
+]
 
 
 @attrs.frozen
@@ -78,10 +106,7 @@ class BuildSpec(Record):
     rootfs: Rootfs = attrs.field(
         metadata=key(record(Rootfs), "the rootfs basics and the user's files (nix2aci.build.spec.rootfs)")
     )
-    command: str = attrs.field(
-        metadata=key(STRING, "the .drv file of nix2aci's command line, which postprocess.sh runs")
-    )
-    output: AciOutput | BundleOutput | LayoutOutput
+    output: AciOutput | BundleOutput | RootfsLayerOutput
     closure: Closure
     out: str
 
@@ -96,27 +121,42 @@ class BuildSpec(Record):
         output = OUTPUTS[common["format"]].from_json(value, path, shared=frozenset(cls.keys()))
         return cls(**common, output=output, **others)
 
-    @classmethod
-    def load(cls, environment: Mapping[str, str]) -> BuildSpec:
-        """Read the build spec, the closure of its roots and the output path from a Nix build's ``environment``."""
-        try:
-            spec_path, build_top, out = (environment[name] for name in ("nix2aciSpecPath", "NIX_BUILD_TOP", "out"))
-        except KeyError as error:
-            raise Nix2AciError(f"not a nix2aci build: {error} is missing") from None
-        try:
-            with open(spec_path, encoding="utf-8") as file:
-                document = json.load(file)
+
+def load(environment: Mapping[str, str]) -> Spec:
+    """The build spec of a Nix build's ``environment``, with the closure of its roots and its output path.
+
+    The spec's ``format`` picks its record (:data:`OUTPUTS`: a :class:`BuildSpec`;
+    :data:`STEPS`: that record). Raises BuildSpecError naming the first key that is
+    unknown, missing or mistyped, Nix2AciError when the build's files cannot be read.
+    """
+    try:
+        spec_path, build_top, out = (environment[name] for name in ("nix2aciSpecPath", "NIX_BUILD_TOP", "out"))
+    except KeyError as error:
+        raise Nix2AciError(f"not a nix2aci build: {error} is missing") from None
+    try:
+        with open(spec_path, encoding="utf-8") as file:
+            document = json.load(file)
+        fmt = document.get("format") if isinstance(document, dict) else None
+        if fmt is not None:
+            ANY_FORMAT.read(fmt, ("format",))
+        cls = STEPS.get(fmt) if isinstance(fmt, str) else None
+        if cls is None:
             # Checked before the closure is read: its files are counted by the roots.
-            spec = cls.from_json(document, closure=Closure.from_registrations([]), out=out)
-            graphs = []
-            for index in range(len(spec.roots)):
-                with open(os.path.join(build_top, f"closure-{index}"), encoding="utf-8") as file:
-                    graphs.append(file.read())
-        except OSError as error:
-            raise Nix2AciError(f"cannot read the build spec: {error}") from None
-        except ValueError as error:
-            raise Nix2AciError(f"the build spec is malformed: {error}") from None
-        return attrs.evolve(spec, closure=Closure.from_registrations(graphs))
+            spec = BuildSpec.from_json(document, closure=Closure.from_registrations([]), out=out)
+        else:
+            others = {"closure": Closure.from_registrations([])} if "closure" in attrs.fields_dict(cls) else {}
+            spec = cls.from_json(document, out=out, **others)
+        if not hasattr(spec, "closure"):
+            return spec
+        graphs = []
+        for index in range(len(spec.roots)):
+            with open(os.path.join(build_top, f"closure-{index}"), encoding="utf-8") as file:
+                graphs.append(file.read())
+    except OSError as error:
+        raise Nix2AciError(f"cannot read the build spec: {error}") from None
+    except ValueError as error:
+        raise Nix2AciError(f"the build spec is malformed: {error}") from None
+    return attrs.evolve(spec, closure=Closure.from_registrations(graphs))
 
 
 __doc__ += "\n".join(contract(BuildSpec, "    ")) + "\n"

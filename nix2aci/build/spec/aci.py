@@ -131,6 +131,9 @@ class AciOutput(Record):
 
     image: AciImage = attrs.field(metadata=key(record(AciImage), "the image's own arguments"))
     sign: bool = attrs.field(metadata=key(BOOLEAN, "whether postprocess.sh signs the image (false: it only links it)"))
+    command: str = attrs.field(
+        metadata=key(STRING, "the .drv file of nix2aci's command line, which postprocess.sh runs")
+    )
     compression: str = attrs.field(metadata=key(one_of(*COMPRESSIONS), "the archive's compression"))
     compression_level: int | None = attrs.field(
         metadata=key(

@@ -1,9 +1,11 @@
-"""The build spec's part for format ``oci-layout`` (nix/oci-image.nix): the image config's arguments.
+"""The build spec of an OCI image from its layers (nix/oci-image.nix): formats ``oci-layout`` and ``docker-archive``.
 
-``image`` holds buildOCIImage's arguments but the packages, prefer, the rootfs
-basics, name and compression (a key beside it), with os, arch and variant checked
-and the tag defaulted. :mod:`nix2aci.oci.layout` makes the image config, manifest
-and index of it. The keys, beside the common ones:
+The layers are built apart (:mod:`.layers`); this spec names their outputs, in
+order, after the base image's, and holds the image config's arguments:
+:mod:`nix2aci.oci.image` makes the config, manifest and index of them, and writes
+them as the format says. The store paths the image holds are no input of this
+build (only the layers are), so the image references its layers, not their paths.
+The keys:
 
 """
 
@@ -28,7 +30,9 @@ class LayoutImage(Record):
     variant: str | None = attrs.field(
         metadata=key(nullable(STRING), "the architecture's variant (arm's v7); null: none")
     )
+    name: str = attrs.field(metadata=key(STRING, "the image's repository name (docker-archive's RepoTags)"))
     tag: str = attrs.field(metadata=key(STRING, "the image's tag, its ref name in the index"))
+    created: str = attrs.field(metadata=key(STRING, "the config's and history's creation time (RFC 3339)"))
     entrypoint: tuple[str, ...] | None = attrs.field(metadata=key(ARGV, "the config's Entrypoint; null: none"))
     cmd: tuple[str, ...] | None = attrs.field(metadata=key(ARGV, "the config's Cmd; null: none"))
     env: dict[str, str] = attrs.field(metadata=key(object_of(STRING), "the config's Env, by name"))
@@ -43,11 +47,28 @@ class LayoutImage(Record):
 
 
 @attrs.frozen
-class LayoutOutput(Record):
-    """What format ``oci-layout`` adds to the common keys: the image's arguments and the layer's compression."""
+class LayerInput(Record):
+    """One of the image's own layers: a layer build's output, and what its history entry says."""
 
+    layer: str = attrs.field(
+        metadata=key(STRING, "the output of an oci-store-layer or oci-rootfs-layer build: blob and layer.json")
+    )
+    comment: str = attrs.field(metadata=key(STRING, "its history entry's comment: what it holds"))
+
+
+@attrs.frozen
+class ImageSpec(Record):
+    """An OCI image from its layers (formats ``oci-layout`` and ``docker-archive``)."""
+
+    format: str = attrs.field(metadata=key(one_of("oci-layout", "docker-archive"), "how the image is written"))
     image: LayoutImage = attrs.field(metadata=key(record(LayoutImage), "the image's own arguments"))
-    compression: str = attrs.field(metadata=key(one_of(*COMPRESSIONS), "the layer's compression"))
+    layers: tuple[LayerInput, ...] = attrs.field(
+        metadata=key(list_of(record(LayerInput)), "the image's own layers, bottom first, after the base image's")
+    )
+    base_image: str | None = attrs.field(
+        metadata=key(nullable(STRING), "the base image (an OCI layout or a docker-archive); null: none", "baseImage")
+    )
+    out: str
 
 
-__doc__ += "\n".join(contract(LayoutOutput, "    ")) + "\n"
+__doc__ += "\n".join(contract(ImageSpec, "    ")) + "\n"
