@@ -20,12 +20,12 @@ from typing import Any, BinaryIO
 import attrs
 
 from .. import inputs
-from ..archive.compression import Allowed, Compression, uncompressed
+from ..archive.compression import Allowed, Compression, MissingLibrary, uncompressed
 from ..archive.write import write_archive
 from ..build import basics, plan, tree
 from ..build.spec import BuildSpec, LayoutOutput
 from ..build.spec.layout import LayoutImage
-from ..errors import NotChecked, SpecError
+from ..errors import Nix2AciError, NotChecked, SpecError
 from ..schema import Schema, load_json, parse_json, prefixed, show
 
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -120,6 +120,10 @@ def build(spec: BuildSpec) -> Descriptor:
     output: LayoutOutput = spec.output
     image = output.image
     compression = LAYER_COMPRESSIONS.named(output.compression)
+    try:  # before anything is written
+        compression.check_library()
+    except MissingLibrary as error:
+        raise Nix2AciError(f'layerCompression = "{compression.name}": {error}') from None
     # A layer holds the tree below its root; the root directory itself is implied.
     entries = (entry for entry in plan.contained(tree.image_tree(spec).merged()) if entry.path)
     blobs = os.path.join(spec.out, "blobs", "sha256")

@@ -158,7 +158,7 @@ KEYS = [
     ("oci-bundle", ("image", "mounts", "/data", "options"), "a list of strings", "ro"),
     ("oci-bundle", ("image", "hostname"), "a string or null", 7),
     ("oci-bundle", ("image", "capabilities"), "a list of strings or null", "CAP_CHOWN"),
-    ("oci-layout", ("compression",), 'one of "gzip", "none"', "xz"),
+    ("oci-layout", ("compression",), 'one of "gzip", "zstd", "none"', "xz"),
     ("oci-layout", ("image", "tag"), "a string", 1),
     ("oci-layout", ("image", "variant"), "a string or null", 7),
     ("oci-layout", ("image", "cmd"), "a list of strings or null", "true"),
