@@ -1,18 +1,22 @@
-"""ACIs made by hand with tarfile, member by member: the hostile archives of the unpacking tests.
+"""Images made by hand: ACIs written with tarfile, member by member (the hostile archives of the unpacking
+tests), and OCI image layouts of one given layer (the layer checks of the compression tests).
 
-Shared by tests/test_unpack.py and tests/test_attack_findings.py, so that no test module imports another
-(which tied each to the other's private helpers). A module of its own rather than conftest.py: conftest
-holds what runs processes (nix-build, runc, the command line) and the fixtures; this only writes files.
+Shared by tests/test_unpack.py and tests/test_attack_findings.py, and by tests/unit/test_compression.py and
+tests/unit/test_zstd.py, so that no test module imports another (which tied each to the other's private
+helpers). A module of its own rather than conftest.py: conftest holds what runs processes (nix-build, runc,
+the command line) and the fixtures; this only writes files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
 from pathlib import Path
 
 from nix2aci.aci import unpack
+from nix2aci.oci import layout
 
 # A manifest that passes the checks, so an archive is refused for its members only.
 HOSTILE_MANIFEST = json.dumps(
@@ -61,3 +65,31 @@ def unpack_file(image: Path, bundle: Path, **options) -> unpack.Unpacked:
     bundle.mkdir()
     with open(image, "rb") as file:
         return unpack.unpack_image(file, str(image), str(bundle), **options)
+
+
+def _write_blob(blobs: Path, media_type: str, content: bytes) -> layout.Descriptor:
+    """``content`` stored under its digest in ``blobs`` (``blobs/sha256``)."""
+    digest = hashlib.sha256(content).hexdigest()
+    (blobs / digest).write_bytes(content)
+    return layout.Descriptor(media_type, f"sha256:{digest}", len(content))
+
+
+def oci_layout(root: Path, layer: bytes, media_type: str, diff_id: str) -> Path:
+    """A one-layer OCI image layout at ``root``, its blobs files, whatever
+    ``layer`` holds, its descriptor's ``media_type`` and its config's ``diff_id`` say."""
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    layer_descriptor = _write_blob(blobs, media_type, layer)
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    config_descriptor = _write_blob(blobs, layout.CONFIG, layout.canonical(config))
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": layout.MANIFEST,
+        "config": config_descriptor.to_json(),
+        "layers": [layer_descriptor.to_json()],
+    }
+    manifest_descriptor = _write_blob(blobs, layout.MANIFEST, layout.canonical(manifest))
+    index = {"schemaVersion": 2, "manifests": [manifest_descriptor.to_json()]}
+    (root / "index.json").write_bytes(layout.canonical(index))
+    (root / "oci-layout").write_bytes(layout.canonical({"imageLayoutVersion": "1.0.0"}))
+    return root

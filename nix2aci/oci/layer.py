@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from .. import inputs
+from ..archive.compression import MissingLibrary
 from ..archive.write import write_archive
 from ..build import basics, plan, tree
 from ..build.spec import BuildSpec, StoreLayerSpec
@@ -50,6 +51,10 @@ class BuiltLayer:
 def write(entries: Iterable[plan.Entry], out: str, compression: str, env: dict[str, str]) -> BuiltLayer:
     """Write the layer of ``entries`` (in plan order, the image root first) into the directory ``out``."""
     chosen = LAYER_COMPRESSIONS.named(compression)
+    try:  # before anything is written
+        chosen.check_library()
+    except MissingLibrary as error:
+        raise Nix2AciError(f'layerCompression = "{chosen.name}": {error}') from None
     os.makedirs(out)
     blob = os.path.join(out, BLOB)
     # A layer holds the tree below its root; the root directory itself is implied.
