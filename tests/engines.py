@@ -5,8 +5,9 @@ None of them reads or writes the user's configuration or state (~/.config, /etc/
 /var/lib/docker, /run/containerd, ...): every configuration file is the test's own, and every engine runs in a
 mount namespace of its own whose /run is a directory of the test (``private_run``), because runc's state,
 containerd's shim sockets and netavark's lock live under fixed paths in /run. Mounts made there end with the
-namespace. The one thing left shared is containers/image's blob-info cache (/var/lib/containers/cache, the
-same file skopeo writes as root): podman 4.3 and buildah 1.28 have no setting that moves it.
+namespace. What is left shared is containers/image's: its blob-info cache (/var/lib/containers/cache, the same
+file skopeo writes as root), and the copy of an archive that ``podman load`` unpacks in /var/tmp and removes;
+podman 4.3 and buildah 1.28 have no setting that moves either.
 
 Daemons are started by fixtures, waited for by polling a client (never a fixed sleep), and stopped by PID even
 when the test failed: TERM, then KILL; the containers and processes they leave behind are killed and deleted
