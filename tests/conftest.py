@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+# The container engines' fixtures (dockerd, containerd, podman_engine, buildah_engine) for every test.
+pytest_plugins = ["engines"]
+
 REPO = Path(__file__).resolve().parent.parent
 GC_ROOTS = tempfile.mkdtemp(prefix="nix2aci-test-roots-")
 atexit.register(shutil.rmtree, GC_ROOTS, ignore_errors=True)
