@@ -163,9 +163,9 @@ class Podman(ContainersTool):
         return loaded_images(self("load", "--signature-policy", self.policy, "-i", archive))
 
     def run(self, image: str, *argv: str) -> str:
-        """The output of ``argv`` (in place of the image's Entrypoint and Cmd) run in ``image`` (an id or a full
-        name: a short one would be resolved through the host's short-name aliases), without a network."""
-        return self("run", "--rm", "--network", "none", "--entrypoint", argv[0], image, *argv[1:])
+        """The output of ``image`` (an id or a full name: a short one would be resolved through the host's
+        short-name aliases) run without a network, ``argv`` (if any) in place of its Cmd."""
+        return self("run", "--rm", "--network", "none", image, *argv)
 
 
 def layout_image_name(layout: Path) -> str:
@@ -208,9 +208,9 @@ class DockerEngine:
         return loaded_images(self("load", "-i", archive))
 
     def run(self, image: str, *argv: str) -> str:
-        """The output of ``argv`` (in place of the image's Entrypoint and Cmd) run in ``image`` without a
-        network; the container is removed afterwards."""
-        return self("run", "--rm", "--network", "none", "--entrypoint", argv[0], image, *argv[1:])
+        """The output of ``image`` run without a network, ``argv`` (if any) in place of its Cmd; the container
+        is removed afterwards."""
+        return self("run", "--rm", "--network", "none", image, *argv)
 
     def inspect(self, reference: str) -> dict:
         """``docker inspect`` of one image or container."""
@@ -270,8 +270,8 @@ class Containerd:
         return self.images() - before
 
     def run(self, image: str, *argv: str) -> str:
-        """The output of ``argv`` (in place of the image's Entrypoint and Cmd) run in ``image``; the container is
-        removed afterwards. It has a network namespace of its own with only a loopback (no ``--net-host``)."""
+        """The output of ``image`` run, ``argv`` (if any) in place of its Cmd; the container is removed
+        afterwards. It has a network namespace of its own with only a loopback (no ``--net-host``)."""
         # ctr makes the container's stdio FIFOs itself, in /run/containerd/fifo unless told otherwise.
         return self("run", "--rm", "--snapshotter", "native", "--fifo-dir", self.fifo_dir,
                     image, new_name("nix2aci-test-"), *argv)  # fmt: skip

@@ -1,20 +1,22 @@
-"""The OCI image layout that buildOCIImage makes today, run by the real container engines: podman, Docker Engine,
-containerd and buildah (tests/engines.py), and inspected by skopeo.
+"""buildOCIImage's images run by the real container engines: podman, Docker Engine, containerd and buildah
+(tests/engines.py), and inspected by skopeo. The OCI layout (busyboxImage) is pulled by podman and buildah; the
+docker-archive (busyboxArchive) is loaded by docker, podman and containerd.
 
-Docker and containerd take a docker-archive: until buildOCIImage writes one itself, skopeo converts the layout.
-Every run replaces the image's Entrypoint and Cmd by ``/bin/busybox sh -c ...`` and prints the PATH the image's
-config sets, so it shows both that the layer was unpacked and that the config was read.
+The image sets Cmd, not Entrypoint, as Docker Hub's busybox does: run as it is, it prints its greeting; given
+``/bin/busybox sh -c ...`` in place of its Cmd it prints the PATH the image's config sets, which shows both that
+the layers were unpacked and that the config was read.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import nix_build, require, run
+from conftest import nix_build, run
 from engines import layout_image_name
 
 pytestmark = pytest.mark.slow
@@ -22,7 +24,10 @@ pytestmark = pytest.mark.slow
 # What the image's config says (pkgs/linux/busyboxImage.nix): PATH=/bin.
 PROBE = ("/bin/busybox", "sh", "-c", "echo hi from $PATH")
 PROBE_OUTPUT = "hi from /bin\n"
-ARCHIVE_NAME = "localhost/nix2aci-busybox"
+# What the image's Cmd prints.
+GREETING = "Hello from busybox\n"
+# The name busyboxArchive tags its image with (the package's pname).
+ARCHIVE_NAME = "busybox"
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +44,10 @@ def tag(layout: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def archive(layout: Path, tag: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The layout's image as a docker-archive named ARCHIVE_NAME:TAG, written by skopeo."""
-    require("skopeo")
-    path = tmp_path_factory.mktemp("archive") / "busybox.tar"
-    run(["skopeo", "copy", "--quiet", f"oci:{layout}:{tag}", f"docker-archive:{path}:{ARCHIVE_NAME}:{tag}"])
+def archive(tag: str) -> Path:
+    """The same image as a docker-archive, tagged ARCHIVE_NAME:TAG: busyboxArchive's one file."""
+    (path,) = nix_build("busyboxArchive").iterdir()
+    assert path.name == f"{ARCHIVE_NAME}-{tag}.tar"
     return path
 
 
@@ -66,10 +70,16 @@ def test_skopeo_inspect_shows_the_layers_and_the_config(layout, tag, archive):
     assert shown["Layers"] == [layer["digest"] for layer in manifest["layers"]]
     assert shown["Env"] == config["config"]["Env"]
     assert json.loads(run(["skopeo", "inspect", "--config", f"oci:{layout}:{tag}"]).stdout) == config
-    # The archive's layers are the layout's, uncompressed: their digests are the config's diff_ids.
+    # The archive's Docker manifest names the layout's layers, whose uncompressed digests are the diff_ids.
     with tarfile.open(archive) as tar:
         (entry,) = json.load(tar.extractfile("manifest.json"))
-        layers = [hashlib.sha256(tar.extractfile(layer).read()).hexdigest() for layer in entry["Layers"]]
+        assert entry["RepoTags"] == [f"{ARCHIVE_NAME}:{tag}"]
+        assert entry["Layers"] == [
+            f"blobs/sha256/{layer['digest'].removeprefix('sha256:')}" for layer in manifest["layers"]
+        ]
+        layers = [
+            hashlib.sha256(gzip.decompress(tar.extractfile(layer).read())).hexdigest() for layer in entry["Layers"]
+        ]
     assert [f"sha256:{digest}" for digest in layers] == config["rootfs"]["diff_ids"]
 
 
@@ -77,13 +87,14 @@ def test_podman_pulls_the_layout_and_runs_it(podman_engine, layout, tag):
     image = podman_engine.pull(f"oci:{layout}:{tag}")
     (inspected,) = json.loads(podman_engine("image", "inspect", image))
     assert inspected["RepoTags"] == [layout_image_name(layout)]
+    assert podman_engine.run(image) == GREETING
     assert podman_engine.run(image, *PROBE) == PROBE_OUTPUT
     assert podman_engine.run(layout_image_name(layout), *PROBE) == PROBE_OUTPUT
 
 
 def test_podman_loads_the_docker_archive_and_runs_it(podman_engine, archive, tag):
-    assert podman_engine.load(archive) == [f"{ARCHIVE_NAME}:{tag}"]
-    assert podman_engine.run(f"{ARCHIVE_NAME}:{tag}", *PROBE) == PROBE_OUTPUT
+    assert podman_engine.load(archive) == [f"localhost/{ARCHIVE_NAME}:{tag}"]
+    assert podman_engine.run(f"localhost/{ARCHIVE_NAME}:{tag}", *PROBE) == PROBE_OUTPUT
 
 
 def test_docker_loads_the_docker_archive_and_runs_it(dockerd, layout, archive, tag):
@@ -92,12 +103,15 @@ def test_docker_loads_the_docker_archive_and_runs_it(dockerd, layout, archive, t
     inspected = dockerd.inspect(f"{ARCHIVE_NAME}:{tag}")
     assert inspected["Config"]["Env"] == config["config"]["Env"]
     assert inspected["Config"]["Labels"] == config["config"]["Labels"]
+    assert dockerd.run(f"{ARCHIVE_NAME}:{tag}") == GREETING
+    # As with Docker Hub's busybox: the arguments replace the Cmd.
+    assert dockerd.run(f"{ARCHIVE_NAME}:{tag}", "/bin/busybox", "echo", "hi") == "hi\n"
     assert dockerd.run(f"{ARCHIVE_NAME}:{tag}", *PROBE) == PROBE_OUTPUT
 
 
 def test_containerd_imports_the_docker_archive_and_runs_it(containerd, archive, tag):
-    assert containerd.import_archive(archive) == {f"{ARCHIVE_NAME}:{tag}"}
-    assert containerd.run(f"{ARCHIVE_NAME}:{tag}", *PROBE) == PROBE_OUTPUT
+    assert containerd.import_archive(archive) == {f"docker.io/library/{ARCHIVE_NAME}:{tag}"}
+    assert containerd.run(f"docker.io/library/{ARCHIVE_NAME}:{tag}", *PROBE) == PROBE_OUTPUT
 
 
 def test_buildah_runs_a_container_from_the_layout(buildah_engine, layout, tag):

@@ -1,12 +1,13 @@
 """The docker-archive format: one tar that ``docker load`` and ``podman load`` take.
 
 Input: an assembled :class:`~nix2aci.oci.image.Image`. Output: ``$out/NAME-TAG.tar``
-(NAME's last part), an uncompressed, deterministic tar holding the image twice over
-the same blobs: as an OCI image layout (``oci-layout``, ``index.json``,
-``blobs/sha256/``), and as Docker's ``manifest.json`` (``Config``, ``RepoTags``,
-``Layers``, each naming a blob), which Docker 20.10 reads. The layers stay compressed
-as their builds made them: ``docker load`` decompresses them and checks each against
-the config's diff_ids. Docker writes the same pair of descriptions since Docker 25.
+(NAME's last part), an uncompressed, deterministic tar of Docker's ``manifest.json``
+(``Config``, ``RepoTags``, ``Layers``) and the blobs it names under ``blobs/sha256/``:
+the config and the layers, compressed as their builds made them (``docker load``,
+``podman load`` and ``ctr images import`` decompress them and check each against the
+config's diff_ids). No OCI layout goes beside it, as Docker 25 puts one: podman 4.3
+and containerd 1.6 would read the layout's index instead of manifest.json, and name
+the image after its tag alone.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..archive.compression import NONE
 from ..archive.write import write_archive
 from ..build import plan
-from .layout import Descriptor, canonical
+from .layout import MANIFEST, Descriptor, canonical
 
 if TYPE_CHECKING:
     from .image import Image
@@ -49,13 +50,11 @@ def docker_manifest(image: Image, name: str, tag: str) -> bytes:
 
 
 def entries(image: Image, name: str, tag: str) -> list[plan.Entry]:
-    """The archive's entries in plan order: the layout's files, its blobs, Docker's manifest.json."""
-    files = {
-        "oci-layout": plan.file_with_content("oci-layout", image.layout),
-        "index.json": plan.file_with_content("index.json", image.index),
-        DOCKER_MANIFEST: plan.file_with_content(DOCKER_MANIFEST, docker_manifest(image, name, tag)),
-    }
+    """The archive's entries in plan order: Docker's manifest.json and the blobs it names."""
+    files = {DOCKER_MANIFEST: plan.file_with_content(DOCKER_MANIFEST, docker_manifest(image, name, tag))}
     for blob in image.blobs:
+        if blob.descriptor.media_type == MANIFEST:  # the OCI manifest: Docker's manifest.json stands for it
+            continue
         path = blob_name(blob.descriptor)
         if blob.content is not None:
             files[path] = plan.file_with_content(path, blob.content)

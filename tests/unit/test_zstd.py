@@ -197,52 +197,15 @@ def test_without_zstandard_using_zstd_says_what_to_install(monkeypatch):
     assert compression.named("gzip").writer(io.BytesIO()) is not None  # the others need no module
 
 
-# A build spec of format oci-layout (see tests/unit/test_spec.py) packing one store path, STORE_PATH.
+# A store path for a layer of its own (format oci-store-layer, see tests/unit/test_spec.py).
 STORE_PATH = "1" * 32 + "-app"
-ROOTFS = {
-    "users": True,
-    "hosts": True,
-    "tmp": True,
-    "shellLinks": False,
-    "resolvConf": False,
-    "cacert": None,
-    "uid": 0,
-    "gid": 0,
-    "files": {},
-    "account": {"user": "0", "group": "0"},
-}
-IMAGE = {
-    "os": "linux",
-    "arch": "amd64",
-    "variant": None,
-    "tag": "1.0",
-    "entrypoint": None,
-    "cmd": ["/bin/app"],
-    "env": {},
-    "workingDir": None,
-    "user": None,
-    "exposedPorts": [],
-    "labels": {},
-}
 
 
 def run_builder(build: Path, store_path: Path, without_zstandard: bool) -> subprocess.CompletedProcess:
-    """The builder run as Nix runs it, in ``build``, on a zstd layout of ``store_path``; ``without_zstandard``:
+    """The builder run as Nix runs it, in ``build``, on a zstd layer of ``store_path``; ``without_zstandard``:
     in a Python where ``import zstandard`` fails."""
-    spec = {
-        "format": "oci-layout",
-        "mode": "fat",
-        "packages": [str(store_path)],
-        "roots": [str(store_path)],
-        "prefer": [],
-        "layers": [],
-        "rootfs": ROOTFS,
-        "command": "",
-        "compression": "zstd",
-        "image": IMAGE,
-    }
+    spec = {"format": "oci-store-layer", "paths": [str(store_path)], "compression": "zstd"}
     (build / ".attr-spec").write_text(json.dumps(spec))
-    (build / "closure-0").write_text(f"{store_path}\n\n0\n")
     block = "sys.modules['zstandard'] = None; " if without_zstandard else ""
     command = [sys.executable, "-B", "-c", f"import sys; {block}from nix2aci.build.main import main; sys.exit(main())"]
     environment = {"nix2aciSpecPath": str(build / ".attr-spec"), "NIX_BUILD_TOP": str(build), "out": str(build / "out")}
@@ -264,8 +227,6 @@ def test_a_zstd_image_builds_and_without_zstandard_fails_in_one_line_naming_laye
     built = run_builder(tmp_path / "build", store_path, without_zstandard=False)
     assert built.returncode == 0, built.stderr
     out = tmp_path / "build" / "out"
-    assert nix2aci("validate", out).stdout == f"{out}: valid oci-layout\n"
-    (manifest,) = json.loads((out / "index.json").read_text())["manifests"]
-    (layer,) = json.loads((out / "blobs" / "sha256" / manifest["digest"].removeprefix("sha256:")).read_text())["layers"]
-    assert layer["mediaType"] == ZSTD_LAYER
-    assert (out / "blobs" / "sha256" / layer["digest"].removeprefix("sha256:")).read_bytes().startswith(ZSTD.magic)
+    record = json.loads((out / "layer.json").read_text())
+    assert record["mediaType"] == ZSTD_LAYER
+    assert (out / "blob").read_bytes().startswith(ZSTD.magic)
