@@ -406,9 +406,9 @@ def test_20000_references_to_one_layer_read_it_once(tmp_path: Path, monkeypatch)
     opened: collections.Counter[str] = collections.Counter()
     real_open_beneath = inputs.open_beneath
 
-    def counting(root: str, relative: str, what: str):
+    def counting(root: str, relative: str, what: str, **options):
         opened[relative] += 1
-        return real_open_beneath(root, relative, what)
+        return real_open_beneath(root, relative, what, **options)
 
     monkeypatch.setattr(inputs, "open_beneath", counting)
     verdict = validate.check(str(tmp_path))
@@ -427,7 +427,8 @@ def test_a_repeated_manifest_is_checked_once_and_its_problem_said_once(tmp_path:
 
 def test_blobs_that_are_links_are_invalid_and_never_read(tmp_path: Path) -> None:
     """A layer linked to /proc/self/pagemap (reads as 256 GiB), a manifest linked to its own good copy outside
-    the layout, blobs/sha256 linked elsewhere: each invalid, said clearly; following the link would read it."""
+    the layout, blobs/sha256 linked elsewhere: each invalid, said clearly; following the link would read it.
+    (A blob may link into the Nix store only, as nix2aci's layouts link their layers' builds.)"""
     outside = tmp_path / "outside"
     outside.mkdir()
     pagemap, copied, linked_directory = tmp_path / "pagemap", tmp_path / "copied", tmp_path / "linked-directory"
@@ -442,7 +443,9 @@ def test_blobs_that_are_links_are_invalid_and_never_read(tmp_path: Path) -> None
             blob.unlink()
             blob.symlink_to("/proc/self/pagemap")
         run = nix2aci_validate(root)
-        expect(run, 1, f"names blob {descriptors[name]['digest']}, which is or goes through a symbolic link")
+        expect(
+            run, 1, f"names blob {descriptors[name]['digest']}, which is a symbolic link to ", "not in the Nix store"
+        )
     descriptors = oci_layout(linked_directory, tar_bytes(standard()))
     (linked_directory / "blobs" / "sha256").rename(outside / "sha256")
     (linked_directory / "blobs" / "sha256").symlink_to(outside / "sha256")
@@ -544,3 +547,28 @@ def test_bundle_root_path_must_be_a_directory_inside_the_bundle(tmp_path: Path) 
     absolute = runtime_bundle(tmp_path / "absolute", str(tmp_path / "absolute" / "rootfs"))
     expect(nix2aci_validate(absolute), 0, f"{absolute}: valid oci-bundle")
     assert list(outside.iterdir()) == []
+
+
+def test_a_blob_may_link_into_the_nix_store_but_no_further(tmp_path: Path) -> None:
+    """nix2aci's layouts link each layer to its build's output in the store: such a link is followed, once. A
+    store path holding a link out (to /proc/self/pagemap) is not followed through: one line, never read."""
+    good, hostile = tmp_path / "good", tmp_path / "hostile"
+    for root in (good, hostile):
+        descriptors = oci_layout(root, tar_bytes(standard()))
+    layer = blob_path(good, descriptors["layer"])
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "blob").write_bytes(layer.read_bytes())
+    (content / "out").symlink_to("/proc/self/pagemap")
+    stored = Path(run_guarded(["nix-store", "--add", str(content)]).stdout.strip())
+    layer.unlink()
+    layer.symlink_to(stored / "blob")
+    expect(nix2aci_validate(good), 0, f"{good}: valid oci-layout")
+    layer = blob_path(hostile, descriptors["layer"])
+    layer.unlink()
+    layer.symlink_to(stored / "out")
+    expect(
+        nix2aci_validate(hostile),
+        1,
+        f"which is a symbolic link to {stored}/out, which is or goes through a symbolic link",
+    )

@@ -62,7 +62,10 @@ class Tree:
 
 
 def image_tree(
-    spec: BuildSpec, directories: Mapping[str, str] | None = None, mount_points: Mapping[str, str] | None = None
+    spec: BuildSpec,
+    directories: Mapping[str, str] | None = None,
+    mount_points: Mapping[str, str] | None = None,
+    collapse: bool = True,
 ) -> Tree:
     """The image's file tree for the build mode, as layers.
 
@@ -75,6 +78,8 @@ def image_tree(
     format needs to be directories in the image, such as mount points) are made
     where nothing is planned. ``mount_points`` (the same shape) are checked only:
     each must lie in directories of the image, where the runtime can make it.
+    ``collapse``: a profile directory that mirrors one package's is one symlink to it
+    (else a directory of links, which merges with a lower layer's directory).
     Raises SpecError naming the argument of a path below a file or a symlink,
     BuildSpecError naming ``layers[i]`` for a group that does not fit the closure.
     """
@@ -87,16 +92,17 @@ def image_tree(
             )
     if spec.mode == "static":
         layer = _static_layer(spec)
-        return _finished(spec, [], None, {"": layer.paths[0]}, (layer,), directories, mount_points)
+        return _finished(spec, [], None, {"": layer.paths[0]}, (layer,), directories, mount_points, collapse)
     closure = spec.closure.paths_needed_by(spec.roots)
     groups = store_groups(spec.layers, closure)
     profile = plan.Profile(spec.packages, spec.prefer)
     planned = [plan.directory(""), *plan.store_directories(closure)]
     if spec.mode == "thin":
-        return _finished(spec, [*planned, *plan.mount_points(closure)], profile, {}, (), directories, mount_points)
+        thin = [*planned, *plan.mount_points(closure)]
+        return _finished(spec, thin, profile, {}, (), directories, mount_points, collapse)
     copies = {path.lstrip("/"): path for path in closure}
     layers = tuple(store_layer(group) for group in groups)
-    return _finished(spec, planned, profile, copies, layers, directories, mount_points)
+    return _finished(spec, planned, profile, copies, layers, directories, mount_points, collapse)
 
 
 def _static_layer(spec: BuildSpec) -> Layer:
@@ -152,10 +158,11 @@ def _finished(
     layers: tuple[Layer, ...],
     directories: Mapping[str, str],
     mount_points: Mapping[str, str],
+    collapse: bool,
 ) -> Tree:
     """The tree of ``layers`` (which copy the host trees of ``copies``, {image path: host path}) and a final
     layer: ``planned`` and ``profile``, the rootfs basics and the user's files of ``spec``, a directory at
-    each absolute path of ``directories`` and its parents where nothing is, with the profile's
+    each absolute path of ``directories`` and its parents where nothing is, with (if ``collapse``) the profile's
     single-package directories collapsed into symlinks. The paths of ``mount_points`` are only checked to
     lie in directories."""
     lookup = plan.Planned(planned, profile, copies)
@@ -170,7 +177,9 @@ def _finished(
         # What goes into a package's directory opens it: the package's own files stay.
         for entry in [*planned, *extra]:
             profile.reveal(entry.path)
-        final = plan.collapse(plan.sorted_plan([*planned, *profile.entries.values(), *extra]))
+        final = plan.sorted_plan([*planned, *profile.entries.values(), *extra])
+        if collapse:
+            final = plan.collapse(final)
     return Tree(layers, Layer("rootfs", (), lambda: iter(final)))
 
 

@@ -83,8 +83,10 @@ def build_store_layer(spec: StoreLayerSpec) -> BuiltLayer:
 
 def build_rootfs_layer(spec: BuildSpec) -> BuiltLayer:
     """The image's last layer: the profile, the rootfs basics and the user's files, with the closure too when
-    ``includeStore`` (the image's one layer)."""
-    image_tree = tree.image_tree(spec)
+    ``includeStore`` (the image's one layer). The profile's directories are directories, never one link to a
+    package's: in every engine they merge with a lower layer's (fromImage's /bin, /etc), and a later image
+    built on this one can add to them."""
+    image_tree = tree.image_tree(spec, collapse=False)
     entries: Iterator[plan.Entry] = image_tree.merged() if spec.output.include_store else image_tree.final.entries()
     return write(entries, spec.out, spec.output.compression, basics.environment(spec.rootfs, {}))
 
