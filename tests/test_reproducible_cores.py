@@ -1,4 +1,4 @@
-"""End to end: an ACI's bytes do not depend on how many cores Nix gives its build.
+"""End to end: an ACI's or an OCI layer's bytes do not depend on how many cores Nix gives its build.
 
 The builder compresses on NIX_BUILD_CORES threads (``--option cores N``); the
 derivation, and so its output path, is the same for every N, and
@@ -11,7 +11,7 @@ import gzip
 from pathlib import Path
 
 import pytest
-from conftest import nix_build_expression, only_aci, require, run
+from conftest import NIX_OPTIONS, nix_build, nix_build_expression, nix_eval_json, only_aci, require, run
 
 from nix2aci.archive.pgzip import BLOCK_SIZE
 
@@ -34,3 +34,17 @@ def test_the_aci_is_the_same_built_with_1_and_2_cores():
     assert image.read_bytes() == before
     require("actool")
     run(["actool", "--debug", "validate", str(image)])
+
+
+def test_an_oci_layer_is_the_same_built_with_1_and_2_cores():
+    """The same for a layer of an OCI image (gzip, a derivation of its own): the busybox layer of busyboxImage."""
+    derivations = nix_eval_json("map (layer: layer.drvPath) n.busyboxImage.layers")
+    nix_build("busyboxImage", "--option", "cores", "2")
+    busybox = nix_eval_json("n.pkgs.busybox.outPath")
+    (derivation,) = [path for path in derivations if path.endswith(f"-oci-layer-{busybox.split('-', 1)[1]}.drv")]
+    (output,) = run(["nix-store", "--query", "--outputs", derivation]).stdout.split()
+    blob = Path(output) / "blob"
+    assert len(gzip.decompress(blob.read_bytes())) > 4 * BLOCK_SIZE, "too small to spread over the workers"
+    for cores in ("1", "2"):
+        check = run(["nix-store", "--realise", "--check", derivation, *NIX_OPTIONS, "--option", "cores", cores])
+        assert "nix2aci: wrote a layer" in check.stderr  # the builder really ran again
