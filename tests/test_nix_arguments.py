@@ -161,6 +161,11 @@ def test_arguments_that_become_paths_or_lines_fail_at_evaluation_in_every_functi
             'format must be one of "oci-layout", "docker-archive", got the string "tar"',
         ),
         ("buildOCIImage", 'layerCompression = "xz";', "layerCompression must be one of"),
+        (
+            "buildOCIImage",
+            'format = "docker-archive"; layerCompression = "zstd";',
+            'layerCompression = "zstd" cannot go with format = "docker-archive": docker load (Docker 20.10)',
+        ),
         ("buildOCIImage", 'created = "yesterday";', "created must be an RFC 3339 date and time in UTC"),
         ("buildOCIImage", 'created = "2024-01-02 03:04:05Z";', "created must be an RFC 3339 date and time in UTC"),
         ("buildContainer", 'cwd = "/a/../../b";', "cwd must be / or an absolute path in the image, normalised"),
