@@ -262,6 +262,10 @@ def write_entry(directory: Path, name: str, text: str) -> None:
         # Debian's qemu-aarch64: e_type masked to take executables and shared objects.
         ("enabled\ninterpreter /q\nflags: POF\noffset 0\nmagic 7f454c460201010000000000000000000200b700\n"
          "mask ffffffffffffff00fffffffffffffffffeffffff\n", True),
+        # The mask makes the magic's OS ABI byte (3 here) and e_type's low bit (3: a shared object) not count.
+        ("enabled\ninterpreter /q\nflags: F\noffset 0\nmagic 7f454c460201010300000000000000000300b700\n"
+         "mask ffffffffffffff00fffffffffffffffffeffffff\n", True),
+        ("enabled\ninterpreter /q\nflags: F\noffset 0\nmagic 7f454c460201010300000000000000000300b700\n", False),
         ("disabled\ninterpreter /q\nflags: \noffset 0\nmagic 7f454c460201010000000000000000000200b700\n", False),
         # arm (32-bit, e_machine 40), not aarch64.
         ("enabled\ninterpreter /q\nflags: \noffset 0\nmagic 7f454c460101010000000000000000000200280000\n", False),
