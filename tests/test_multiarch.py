@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -227,9 +228,22 @@ def test_the_builder_refuses_an_image_whose_config_says_another_platform():
     assert "'s config is for linux/amd64, but Nix gave its platform as linux/arm64" in result.stderr
 
 
+def test_the_builder_refuses_an_image_that_is_no_layout():
+    # A docker-archive passed off as a layout: one line naming the image and what is wrong.
+    passed_off = "n.busyboxArchive // { ociImage = n.busyboxImage.ociImage; }"
+    result = nix_build_expression(f"n.lib.buildOCIIndex {{ images = [ ({passed_off}) ]; }}", check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("nix2aci: error: ")]
+    assert len(errors) == 1 and "images[0]: " in errors[0] and "is not a valid OCI image layout: " in errors[0]
+    assert "Traceback" not in result.stderr
+
+
 def test_run_refuses_an_aci_of_an_arch_the_host_cannot_run(tmp_path):
     aci = next(Path(nix_build_expression(ARM64_ACI).stdout.split()[-1]).glob("*.aci"))
     assert aci.name.endswith("-linux-aarch64.aci")
+    with tarfile.open(aci) as archive:
+        labels = json.load(archive.extractfile("manifest"))["labels"]
+    assert {"name": "os", "value": "linux"} in labels and {"name": "arch", "value": "aarch64"} in labels
     # As on a host with no emulator: a binfmt_misc of no handlers, in a mount namespace of this run's own.
     hidden = f'mount -t tmpfs none {BINFMT_MISC} && exec "$@"'
     command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", hidden, "sh"]
