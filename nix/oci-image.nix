@@ -142,6 +142,8 @@ in
   // {
     # The groups of store paths, the layer derivations bottom first (the base image's aside), the last one.
     inherit layering rootfsLayer;
+    # What an index over images needs at evaluation (nix/oci-index.nix), in Go's platform names.
+    ociImage = { inherit name tag; inherit (args) format; platform = { inherit (platform) os arch variant; }; };
     layers = map (layer: layer.layer) storeLayers ++ [ rootfsLayer ];
   };
 }

@@ -162,10 +162,16 @@ def assemble(spec: ImageSpec) -> Image:
 
 def write_layout(image: Image, out: str) -> None:
     """Write ``image`` as an OCI image layout into the new directory ``out``, each layer a link to its blob."""
-    blobs = os.path.join(out, "blobs", "sha256")
-    os.makedirs(blobs)
-    for blob in image.blobs:
-        path = os.path.join(blobs, blob.descriptor.digest.removeprefix("sha256:"))
+    write_layout_files(image.blobs, image.index, image.layout, out)
+
+
+def write_layout_files(blobs: tuple[Blob, ...], index: bytes, layout: bytes, out: str) -> None:
+    """Write an OCI image layout into the new directory ``out``: ``blobs`` (a blob with a ``path`` is a link
+    to it, one named twice is stored once), then ``index`` as index.json and ``layout`` as oci-layout; check it."""
+    directory = os.path.join(out, "blobs", "sha256")
+    os.makedirs(directory)
+    for blob in blobs:
+        path = os.path.join(directory, blob.descriptor.digest.removeprefix("sha256:"))
         if os.path.lexists(path):  # a blob named twice (two layers alike) is stored once
             continue
         if blob.content is None:
@@ -173,7 +179,7 @@ def write_layout(image: Image, out: str) -> None:
         else:
             with open(path, "xb") as file:
                 file.write(blob.content)
-    for name, content in (("index.json", image.index), ("oci-layout", image.layout)):
+    for name, content in (("index.json", index), ("oci-layout", layout)):
         with open(os.path.join(out, name), "xb") as file:
             file.write(content)
     # The layers were hashed while their builds wrote them: check everything but re-reading them.
