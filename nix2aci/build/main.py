@@ -12,8 +12,8 @@ import sys
 
 from ..aci import build as aci
 from ..errors import Nix2AciError
-from ..oci import bundle, image, layer, layering
-from .spec import BuildSpec, ImageSpec, LayeringSpec, Spec, StoreLayerSpec, load
+from ..oci import base, bundle, image, layer, layering
+from .spec import BaseImageSpec, BuildSpec, ImageSpec, LayeringSpec, Spec, StoreLayerSpec, load
 
 
 def _mib(size: int) -> str:
@@ -33,6 +33,10 @@ def _aci(spec: BuildSpec) -> str:
 def _bundle(spec: BuildSpec) -> str:
     config = bundle.build(spec)
     return f"wrote an OCI runtime bundle running {config['process']['args']}"
+
+
+def _base(spec: BaseImageSpec) -> str:
+    return base.build(spec)
 
 
 def _layering(spec: LayeringSpec) -> str:
@@ -57,6 +61,7 @@ def _image(spec: ImageSpec) -> str:
 BUILDERS = {
     "aci": _aci,
     "oci-bundle": _bundle,
+    "oci-base-image": _base,
     "oci-layering": _layering,
     "oci-store-layer": _layer,
     "oci-rootfs-layer": _layer,

@@ -297,6 +297,11 @@ def read(file: BinaryIO, *, hash_layers: bool = True) -> ArchiveReading:
         index = ArchiveIndex(file)
     except Unreadable as error:
         return ArchiveReading((error,))
+    return read_index(index, hash_layers=hash_layers)
+
+
+def read_index(index: ArchiveIndex, *, hash_layers: bool = True) -> ArchiveReading:
+    """Check the docker-archive whose members ``index`` holds, as :func:`read` does."""
     warnings: list[str] = []
     check = layout.LayoutCheck(index, hash_layers, warnings)
     check.found.extend(index.problems)
