@@ -3,6 +3,9 @@
 #
 # Each layer is a derivation of its own, so a rebuild packs only the layers whose
 # store paths changed and two images holding the same store path share its layer:
+#   0. with fromImage, `base`: the base image as an OCI layout (a layout as it is,
+#      a docker-archive's config and layers copied out: nix2aci/oci/base.py),
+#      built once for every image on that base;
 #   1. `layering` (built while Nix evaluates this file: import from derivation)
 #      reads the closure and groups its store paths, at most maxLayers layers in
 #      all (nix2aci/oci/layering.py says how);
@@ -46,7 +49,7 @@ let
       "\"oci-layout\": an image layout directory; \"docker-archive\": $out/NAME-TAG.tar for docker load and podman load";
     layerCompression = optional (types.enum layerCompressions) "gzip" "how the layers are compressed";
     fromImage = optional (types.nullOr types.package) null
-      "an OCI image layout in the store whose layers come first and whose config this image inherits";
+      "an OCI image layout or a docker-archive (a .tar, or a directory holding exactly one) in the store whose layers come first and whose config this image inherits";
     sign = optional types.bool true
       "whether postprocess.sh --push signs the pushed image with your nix2aci key (false: pushes it unsigned)";
   });
@@ -79,7 +82,11 @@ in
       in { user = builtins.elemAt parts 0; group = if builtins.elemAt parts 2 == null then "0" else builtins.elemAt parts 2; });
     named = common.storePathsIn ((if args.entrypoint == null then [ ] else args.entrypoint) ++ (if args.cmd == null then [ ] else args.cmd));
     roots = args.packages ++ rootfs.roots ++ named;
-    fromImage = if args.fromImage == null then null else "${args.fromImage}";
+    # Step 0: the base image as an OCI layout.
+    fromImage = if args.fromImage == null then null else "${runStep {
+      name = "oci-base-${storeName args.fromImage}";
+      spec = { format = "oci-base-image"; image = "${args.fromImage}"; };
+    }}";
     label = "${baseNameOf name}-${tag}";
 
     # Step 1: the groups of store paths that get a layer each.

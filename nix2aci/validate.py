@@ -2,8 +2,9 @@
 
 Input: paths of ACIs (plain tar, or compressed as :data:`nix2aci.aci.members.COMPRESSIONS`
 allow), ACI manifests, unpacked ACI image layouts (kind ``layout``, appc's "image
-layout"), OCI runtime bundles and OCI image layouts; the kind is detected
-when not given. Output: one :class:`Verdict` per path: valid, invalid (with every
+layout"), OCI runtime bundles, OCI image layouts and docker-archives (a tar, or a
+directory holding exactly one, as buildOCIImage writes it: :mod:`nix2aci.oci.archive_check`);
+the kind is detected when not given. Output: one :class:`Verdict` per path: valid, invalid (with every
 problem found), or not checked (with the reason), plus spec-valid warnings.
 Every check is the one the builders run on what they write.
 
@@ -27,11 +28,11 @@ from .aci.members import MAX_MANIFEST_SIZE, read_aci
 from .appc import ImageManifest
 from .archive.read import is_tar_header
 from .errors import NotChecked, SpecError
+from .oci import archive_check, runtime
 from .oci import layout as oci_layout
-from .oci import runtime
 from .schema import join_path, parse_json, prefixed, show
 
-KINDS = ("aci", "manifest", "layout", "oci-bundle", "oci-layout")
+KINDS = ("aci", "manifest", "layout", "oci-bundle", "oci-layout", "docker-archive")
 # The spec allows encrypted ACIs (PGP, AES), which cannot be read without their key.
 _PGP_ARMOR = b"-----BEGIN PGP MESSAGE-----"
 # OpenPGP packet tag -> the versions of that packet (RFC 4880, RFC 9580): the
@@ -54,19 +55,26 @@ def detect_directory(path: str) -> str:
     """The kind of the directory at ``path``, by the files in it."""
     if os.path.lexists(os.path.join(path, "oci-layout")):
         return "oci-layout"
+    if archive_check.archive_in(path):
+        return "docker-archive"
     if os.path.lexists(os.path.join(path, "config.json")):
         return "oci-bundle"
     return "layout"
 
 
-def detect_file(head: bytes) -> str:
-    """The kind of a file starting with ``head`` (its first 512 bytes): a manifest or an ACI.
+def detect_file(path: str, head: bytes) -> str:
+    """The kind of the file ``path`` starting with ``head`` (its first 512 bytes): a manifest, a docker-archive
+    or an ACI.
 
     A file is a manifest when it starts (after a byte order mark and white
-    space) like a JSON object or array and not with a tar header, else an ACI.
+    space) like a JSON object or array and not with a tar header; a
+    docker-archive when it is an uncompressed tar whose name does not end in
+    .aci (an ACI's must); else an ACI.
     """
+    if is_tar_header(head):
+        return "aci" if path.endswith(".aci") else "docker-archive"
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-    return "manifest" if text[:1] in (b"{", b"[") and not is_tar_header(head) else "aci"
+    return "manifest" if text[:1] in (b"{", b"[") else "aci"
 
 
 def _is_encrypted(head: bytes) -> bool:
@@ -190,9 +198,30 @@ def _check_oci_layout(path: str) -> tuple[list[SpecError], list[str]]:
     return oci_layout.problems(path, warnings=warnings), warnings
 
 
+def _check_docker_archive(path: str, file: BinaryIO) -> tuple[list[SpecError], list[str]]:
+    """A docker-archive (opened): its tar, manifest.json, configs and layers (see :mod:`nix2aci.oci.archive_check`)."""
+    reading = archive_check.read(file)
+    return list(reading.problems), list(reading.warnings)
+
+
+def _check_docker_archive_directory(path: str) -> tuple[list[SpecError], list[str]]:
+    """A directory holding one docker-archive (buildOCIImage's output); its problems name it."""
+    name = archive_check.archive_in(path)
+    if name is None:
+        return [SpecError("", "must hold exactly one .tar file to be a docker-archive's directory")], []
+    with inputs.open_beneath(path, name, "docker-archive") as file:
+        problems, warnings = _check_docker_archive(path, file)
+    return list(prefixed(name, problems)), [join_path(name, warning) for warning in warnings]
+
+
 # The checks of each kind: of an opened file, or of a directory.
-FILE_CHECKS = {"aci": _check_aci, "manifest": _check_manifest}
-DIRECTORY_CHECKS = {"layout": _check_unpacked_aci, "oci-bundle": _check_bundle, "oci-layout": _check_oci_layout}
+FILE_CHECKS = {"aci": _check_aci, "manifest": _check_manifest, "docker-archive": _check_docker_archive}
+DIRECTORY_CHECKS = {
+    "layout": _check_unpacked_aci,
+    "oci-bundle": _check_bundle,
+    "oci-layout": _check_oci_layout,
+    "docker-archive": _check_docker_archive_directory,
+}
 
 
 def _shape_problem(kind: str, found: str) -> SpecError:
@@ -227,7 +256,7 @@ def check(path: str, kind: str | None = None) -> Verdict:
         descriptor, mode = inputs.open_descriptor(path)
         if stat.S_ISREG(mode):
             file = inputs.regular_file(descriptor, mode, "input", path)
-            kind = kind or detect_file(file.read(tarfile.BLOCKSIZE))
+            kind = kind or detect_file(path, file.read(tarfile.BLOCKSIZE))
             file.seek(0)
         else:
             os.close(descriptor)
@@ -239,6 +268,8 @@ def check(path: str, kind: str | None = None) -> Verdict:
         return Verdict(path, kind or "aci", not_checked=str(reason))
     except SpecError as problem:
         return Verdict(path, kind or "aci", (problem,))
+    except inputs.InputError as error:  # a file inside a directory given (a docker-archive's tar) is no regular file
+        return Verdict(path, kind or "aci", (SpecError("", str(error)),))
     except OSError as error:
         if error.errno == errno.ENXIO:  # what opening a socket says
             return Verdict(path, kind or "aci", not_checked="it is neither a regular file nor a directory")

@@ -28,6 +28,7 @@ from ..archive.read import (
     Unreadable,
     end_problem,
     is_tar_header,
+    tar_errors,
 )
 from ..build import plan
 from ..errors import NotChecked, SpecError
@@ -133,21 +134,13 @@ class ArchiveReading:
     warnings: tuple[str, ...] = ()
 
 
-# What tarfile raises for an archive it cannot read (the stream itself raises Unreadable or NotChecked).
-_TAR_ERRORS = (tarfile.TarError, ValueError, OverflowError, IndexError, RecursionError, EOFError)
+# What a damaged ACI must be instead, in Unreadable's rule.
+_TAR_RULE = f"a tar archive, plain or compressed with {COMPRESSIONS.listed()}"
 
 
-@contextlib.contextmanager
-def _tar_errors() -> Iterator[None]:
-    """Turn what tarfile raises for a damaged archive into Unreadable, with a one-line rule."""
-    try:
-        yield
-    except _TAR_ERRORS as error:
-        if str(error) == "unexpected end of data":  # what tarfile says when a member's contents are cut
-            raise Unreadable("ends in the middle of a member's contents: it is cut short") from None
-        # tarfile lists what it tried over several lines: keep the message on one.
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise Unreadable(f"must be a tar archive, plain or compressed with {COMPRESSIONS.listed()}: {reason}") from None
+def _tar_errors() -> contextlib.AbstractContextManager[None]:
+    """Turn what tarfile raises for a damaged ACI into Unreadable, with a one-line rule."""
+    return tar_errors(_TAR_RULE)
 
 
 class AciMembers:

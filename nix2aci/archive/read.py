@@ -3,16 +3,20 @@
 Input: the uncompressed pieces of an archive (from
 :func:`nix2aci.archive.compression.uncompressed`). Output: a forward-only file
 object tarfile can read (:class:`TarStream`), with a limit on header sizes,
-and a check of how the tar ended (:func:`end_problem`). What cannot be read
+and a check of how the tar ended (:func:`end_problem`). An uncompressed tar in a
+regular file can instead be indexed by its headers alone (:func:`tar_headers`),
+its members' contents skipped by seeking and read later where they lie. What cannot be read
 raises :class:`Unreadable`; what is over a limit raises NotChecked. The ACI and
 OCI readers share it; nothing here knows either format.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from ..errors import NotChecked, SpecError
 
@@ -40,6 +44,32 @@ def is_tar_header(block: bytes) -> bool:
     except (tarfile.HeaderError, ValueError):
         return False
     return True
+
+
+def _check_budget(size: int | None, budget: int) -> None:
+    """Raise NotChecked when a read of ``size`` bytes (None or negative: all) is over ``budget``."""
+    if size is None or size < 0 or size > budget:
+        raise NotChecked(
+            f"it has tar headers (with their PAX or GNU extensions) of over {MAX_HEADER_SIZE} bytes"
+            " for one member, more than nix2aci reads"
+        )
+
+
+# What tarfile raises for an archive it cannot read (the stream itself raises Unreadable or NotChecked).
+TAR_ERRORS = (tarfile.TarError, ValueError, OverflowError, IndexError, RecursionError, EOFError)
+
+
+@contextlib.contextmanager
+def tar_errors(rule: str) -> Iterator[None]:
+    """Turn what tarfile raises for a damaged archive into Unreadable: "must be ``rule``: why", on one line."""
+    try:
+        yield
+    except TAR_ERRORS as error:
+        if str(error) == "unexpected end of data":  # what tarfile says when a member's contents are cut
+            raise Unreadable("ends in the middle of a member's contents: it is cut short") from None
+        # tarfile lists what it tried over several lines: keep the message on one.
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise Unreadable(f"must be {rule}: {reason}") from None
 
 
 class TarStream:
@@ -79,11 +109,7 @@ class TarStream:
 
     def read(self, size: int = -1) -> bytes:
         """The next ``size`` bytes (fewer at the end)."""
-        if size is None or size < 0 or size > self.budget:
-            raise NotChecked(
-                f"it has tar headers (with their PAX or GNU extensions) of over {MAX_HEADER_SIZE} bytes"
-                " for one member, more than nix2aci reads"
-            )
+        _check_budget(size, self.budget)
         parts = []
         while size and self._fill():
             part = self._piece[self._at : self._at + size]
@@ -116,7 +142,7 @@ class TarStream:
             self._at = len(self._piece)
 
 
-def end_problem(tar: tarfile.TarFile, stream: TarStream, members: int) -> str | None:
+def end_problem(tar: tarfile.TarFile, stream: TarStream | _SeekingStream, members: int) -> str | None:
     """Why the tar stopped where it did, if not at its end-of-archive marker (two zero blocks).
 
     tarfile stops silently at a header it cannot read after the first, so a
@@ -137,3 +163,61 @@ def end_problem(tar: tarfile.TarFile, stream: TarStream, members: int) -> str | 
         return f"ends in the middle of the tar header at offset {where}: it is cut short"
     reason = "bad checksum" if len(block) == tarfile.BLOCKSIZE and not is_tar_header(block) else "bad extension"
     return f"has an unreadable tar header at offset {where} ({reason})"
+
+
+class _SeekingStream:
+    """An uncompressed tar in a regular file as tarfile reads its headers: reads within a budget (see
+    :class:`TarStream`), contents skipped by seeking, so only the headers are read."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self.position = 0
+        self.last = b""
+        self.budget = MAX_HEADER_SIZE
+
+    def read(self, size: int = -1) -> bytes:
+        """The next ``size`` bytes (fewer at the end)."""
+        _check_budget(size, self.budget)
+        self.last = self._file.read(size)
+        self.position += len(self.last)
+        self.budget -= len(self.last)
+        return self.last
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Go to ``offset`` (past the end, as in a file, later reads return nothing)."""
+        self.position = self._file.seek(offset, whence)
+        return self.position
+
+    def tell(self) -> int:
+        """Where the next read starts."""
+        return self.position
+
+
+def tar_headers(file: BinaryIO, rule: str, max_members: int) -> Iterator[tarfile.TarInfo]:
+    """The members of the uncompressed tar in the regular ``file`` (read from its start), headers only.
+
+    Each member's contents lie at ``offset_data``, ``size`` bytes: they are
+    skipped by seeking, never read. The iteration ends by checking how the tar
+    ends (:func:`end_problem`). Raises Unreadable (with ``rule``, what the file
+    must be) for what is no readable tar, NotChecked for headers over
+    MAX_HEADER_SIZE or over ``max_members`` members, OSError for a failed read.
+    """
+    stream = _SeekingStream(file)
+    with tar_errors(rule):  # a TarFile over a stream holds nothing to close
+        tar = tarfile.TarFile(fileobj=stream)  # type: ignore[arg-type]
+    members = 0
+    while True:
+        stream.budget = MAX_HEADER_SIZE
+        with tar_errors(rule):
+            member = tar.next()
+        if member is None:
+            break
+        tar.members.clear()  # tarfile keeps every member read
+        members += 1
+        if members > max_members:
+            raise NotChecked(f"it has over {max_members} members, more than nix2aci reads")
+        yield member
+    with tar_errors(rule):
+        end = end_problem(tar, stream, members)
+    if end is not None:
+        raise Unreadable(end)

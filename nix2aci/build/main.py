@@ -12,8 +12,8 @@ import sys
 
 from ..aci import build as aci
 from ..errors import Nix2AciError
-from ..oci import bundle, image, index, layer, layering
-from .spec import BuildSpec, ImageSpec, IndexSpec, LayeringSpec, Spec, StoreLayerSpec, load
+from ..oci import base, bundle, image, index, layer, layering
+from .spec import BaseImageSpec, BuildSpec, ImageSpec, IndexSpec, LayeringSpec, Spec, StoreLayerSpec, load
 
 
 def _mib(size: int) -> str:
@@ -33,6 +33,10 @@ def _aci(spec: BuildSpec) -> str:
 def _bundle(spec: BuildSpec) -> str:
     config = bundle.build(spec)
     return f"wrote an OCI runtime bundle running {config['process']['args']}"
+
+
+def _base(spec: BaseImageSpec) -> str:
+    return base.build(spec)
 
 
 def _layering(spec: LayeringSpec) -> str:
@@ -63,6 +67,7 @@ def _index(spec: IndexSpec) -> str:
 BUILDERS = {
     "aci": _aci,
     "oci-bundle": _bundle,
+    "oci-base-image": _base,
     "oci-layering": _layering,
     "oci-store-layer": _layer,
     "oci-rootfs-layer": _layer,

@@ -27,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "validate",
         help="check images against the appc and OCI specs",
         description=f"Check each PATH: an ACI (tar, {COMPRESSIONS.listed()}), an ACI manifest, "
-        "an unpacked image layout, an OCI runtime bundle or an OCI image layout. Exit status: 0 all valid, "
+        "an unpacked image layout, an OCI runtime bundle, an OCI image layout or a docker-archive "
+        "(an uncompressed tar not named .aci, or a directory holding exactly one). Exit status: 0 all valid, "
         "1 any invalid, 2 usage error (a PATH does not exist: nothing is checked), "
         "3 an input could not be checked and none is invalid (a FIFO, socket or device is not read: not checked).",
     )

@@ -1,17 +1,22 @@
 """The OCI image layout format (image-spec v1.0.2): its documents' kinds, and the check of a layout.
 
-:mod:`nix2aci.oci.image` writes layouts. :func:`problems` checks a layout
-directory, including what skopeo does not: descriptor sizes and digests,
-diff_ids, media types and the layout version.
+:mod:`nix2aci.oci.image` writes layouts. :func:`problems` checks a layout,
+including what skopeo does not: descriptor sizes and digests, diff_ids, media
+types and the layout version. The check reads the layout's files through an
+:class:`Opener`: a directory's (:class:`DirectoryOpener`), or an archive's
+members (:mod:`nix2aci.oci.archive_check`, which reads a docker-archive's layers
+with :func:`read_layer` too).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
-from typing import Any, BinaryIO
+from collections.abc import Iterator
+from typing import Any, BinaryIO, Protocol
 
 import attrs
 
@@ -78,20 +83,53 @@ def canonical(document: Any) -> bytes:
 
 
 # The largest JSON document (index, manifest, config) the checks read; real ones are KiBs.
-_MAX_DOCUMENT = 4 << 20
+MAX_DOCUMENT = 4 << 20
 # The digest algorithms registered by descriptor.md; blobs named by others are not hashed.
 _DIGEST_ALGORITHMS = ("sha256", "sha512")
 
 
+class Opener(Protocol):
+    """Where a layout's files are read from: ``open`` yields a regular file and its size, or raises
+    inputs.InputError (``missing`` for a file that is not there) or OSError; a ``blob`` may be a link into
+    the Nix store where the files are a directory's. ``is_directory`` tells whether a directory is there."""
+
+    def open(
+        self, relative: str, what: str, blob: bool = False
+    ) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]: ...
+
+    def is_directory(self, relative: str) -> bool: ...
+
+
+@attrs.frozen
+class DirectoryOpener:
+    """The files of the layout directory ``root``: opened without following a link (see
+    :func:`nix2aci.inputs.open_beneath`), but for a blob linking into the Nix store."""
+
+    root: str
+
+    @contextlib.contextmanager
+    def open(self, relative: str, what: str, blob: bool = False) -> Iterator[tuple[BinaryIO, int]]:
+        """The regular file ``relative`` opened, and its size."""
+        with inputs.open_beneath(self.root, relative, what, store_links=blob) as file:
+            yield file, os.fstat(file.fileno()).st_size
+
+    def is_directory(self, relative: str) -> bool:
+        """Whether ``relative`` is a directory, not a link to one."""
+        path = os.path.join(self.root, relative)
+        return os.path.isdir(path) and not os.path.islink(path)
+
+
 class _HashingFile:
-    """An opened file whose bytes are hashed (``digest``, may be None) and counted the first time they are read.
+    """An opened file whose bytes are hashed (``digest``, may be None), counted and copied to ``copy_to`` (may be
+    None) the first time they are read.
 
     The layer reader peeks at the first bytes and seeks back: those are hashed once.
     """
 
-    def __init__(self, file: BinaryIO, digest: Any) -> None:
+    def __init__(self, file: BinaryIO, digest: Any, copy_to: BinaryIO | None = None) -> None:
         self._file = file
         self._digest = digest
+        self._copy_to = copy_to
         self._position = 0
         self.size = 0  # how many bytes have been read (and hashed)
 
@@ -99,8 +137,11 @@ class _HashingFile:
         data = self._file.read(size)
         start, self._position = self._position, self._position + len(data)
         if self._position > self.size:
+            new = data[self.size - start :]
             if self._digest is not None:
-                self._digest.update(data[self.size - start :])
+                self._digest.update(new)
+            if self._copy_to is not None:
+                self._copy_to.write(new)
             self.size = self._position
         return data
 
@@ -114,7 +155,8 @@ class _Blob:
     """What one read of a blob found: its size, and as asked its digest, a document's bytes, a layer's diff_id.
 
     ``digest`` is the hex digest in the algorithm that names the blob (None: not
-    hashed); ``layer_problem`` says why a layer could not be decompressed.
+    hashed); ``layer_problem`` says why a layer could not be decompressed, ``compression``
+    how it is compressed.
     """
 
     size: int
@@ -122,63 +164,78 @@ class _Blob:
     data: bytes | None = None
     diff_id: str | None = None
     layer_problem: str | None = None
+    compression: Compression | None = None
 
 
-def _layer_compression(media_type: str) -> Allowed:
-    """The one compression a layer of ``media_type`` (one the schema allows) may use, as an allowed set."""
+def _layer_compression(media_type: str | None) -> Allowed:
+    """The compressions a layer of ``media_type`` (one the schema allows) may use: the one it names; with None
+    (a docker-archive's layer, which has no media type), any of LAYER_COMPRESSIONS."""
+    if media_type is None:
+        return LAYER_COMPRESSIONS
     suffix = media_type.removeprefix(NONDISTRIBUTABLE_LAYER).removeprefix(LAYER)
     name = next(name for name in LAYER_COMPRESSIONS.names if LAYER_COMPRESSIONS.named(name).media_suffix == suffix)
     return Allowed(f"a layer of media type {media_type}", (name,))
 
 
-def _read_blob(file: BinaryIO, algorithm: str, purpose: str, media_type: str) -> _Blob:
-    """One read of an opened blob, for ``purpose``.
-
-    "size": not read; "document": its bytes (up to _MAX_DOCUMENT + 1) and digest;
-    "layer": its digest and uncompressed sha256, in one pass, decompressed as its
-    ``media_type`` says. Raises NotChecked for a layer needing too much memory,
-    OSError for a failed read.
-    """
-    size = os.fstat(file.fileno()).st_size
+def read_layer(file: BinaryIO, algorithm: str, media_type: str | None, copy_to: BinaryIO | None = None) -> _Blob:
+    """One read of an opened layer to its end: its size, digest (in ``algorithm``, if registered), uncompressed
+    sha256 and compression, decompressed as ``media_type`` says (see :func:`_layer_compression`), each byte
+    copied to ``copy_to`` when given. A layer that cannot be decompressed has a ``layer_problem``. Raises
+    NotChecked for a layer needing too much memory, OSError for a failed read or write."""
     digest = hashlib.new(algorithm) if algorithm in _DIGEST_ALGORITHMS else None
-    if purpose == "size":
-        return _Blob(size)
-    if purpose == "document":
-        data = file.read(_MAX_DOCUMENT + 1)
-        if digest is not None:
-            digest.update(data)
-        return _Blob(len(data), digest and digest.hexdigest(), data=data)
-    hashing, diff_id = _HashingFile(file, digest), hashlib.sha256()
+    hashing, diff_id = _HashingFile(file, digest, copy_to), hashlib.sha256()
     try:
-        pieces, _ = uncompressed(hashing, _layer_compression(media_type))
+        pieces, compression = uncompressed(hashing, _layer_compression(media_type))
         for piece in pieces:
             diff_id.update(piece)
     except SpecError as error:
         while hashing.read(1 << 20):  # the digest still covers the whole blob
             pass
         return _Blob(hashing.size, digest and digest.hexdigest(), layer_problem=error.rule)
-    return _Blob(hashing.size, digest and digest.hexdigest(), diff_id=f"sha256:{diff_id.hexdigest()}")
+    return _Blob(
+        hashing.size, digest and digest.hexdigest(), diff_id=f"sha256:{diff_id.hexdigest()}", compression=compression
+    )
 
 
-def _parse(data: bytes, kind: str) -> tuple[Any, list[SpecError]]:
-    """The JSON document ``data`` checked as ``kind``: (the document or None, its problems relative to it)."""
+def _read_blob(file: BinaryIO, size: int, algorithm: str, purpose: str, media_type: str | None) -> _Blob:
+    """One read of an opened blob of ``size`` bytes, for ``purpose``.
+
+    "size": not read; "document": its bytes (up to MAX_DOCUMENT + 1) and digest;
+    "layer": see :func:`read_layer`. Raises NotChecked for a layer needing too
+    much memory, OSError for a failed read.
+    """
+    if purpose == "size":
+        return _Blob(size)
+    if purpose == "layer":
+        return read_layer(file, algorithm, media_type)
+    digest = hashlib.new(algorithm) if algorithm in _DIGEST_ALGORITHMS else None
+    data = file.read(MAX_DOCUMENT + 1)
+    if digest is not None:
+        digest.update(data)
+    return _Blob(len(data), digest and digest.hexdigest(), data=data)
+
+
+def parse_document(data: bytes, kind: str, schema: Schema | None = None) -> tuple[Any, list[SpecError]]:
+    """The JSON document ``data`` checked as ``kind`` (with ``schema``, default SCHEMAS[kind]): (the document or
+    None, its problems relative to it)."""
     try:
         document = parse_json(data).value
     except SpecError as error:
         return None, [SpecError("", f"{error.rule} (a JSON {kind})")]
-    errors = SCHEMAS[kind].check(document).errors
+    errors = (schema or SCHEMAS[kind]).check(document).errors
     return (None if errors else document), list(errors)
 
 
-class _LayoutCheck:
-    """The check of one layout directory: the problems found, and every blob read at most once per purpose.
+class LayoutCheck:
+    """The check of one layout, its files read through ``opener``: the problems found, and every blob read at
+    most once per purpose.
 
     However many descriptors name a blob, it is opened and hashed once (a cache
     for this check), and a manifest's config and layers are checked once.
     """
 
-    def __init__(self, root: str, hash_layers: bool, warnings: list[str] | None) -> None:
-        self.root = root
+    def __init__(self, opener: Opener, hash_layers: bool, warnings: list[str] | None) -> None:
+        self.opener = opener
         self.hash_layers = hash_layers
         self.warnings = warnings
         self.found: list[SpecError] = []
@@ -187,11 +244,12 @@ class _LayoutCheck:
         # The manifests checked, by digest: their config documents (None: unreadable).
         self._configs: dict[str, Any] = {}
 
-    def document(self, name: str, kind: str) -> Any:
-        """The JSON file ``name`` of the layout's top directory checked as ``kind``; None (and a problem) if bad."""
+    def document(self, name: str, kind: str, schema: Schema | None = None) -> Any:
+        """The JSON file ``name`` checked as ``kind`` (with ``schema``, default SCHEMAS[kind]); None (and a
+        problem) if bad. Raises NotChecked for a file over MAX_DOCUMENT bytes."""
         try:
-            with inputs.open_beneath(self.root, name, name) as file:
-                data = file.read(_MAX_DOCUMENT + 1)
+            with self.opener.open(name, name) as (file, _):
+                data = file.read(MAX_DOCUMENT + 1)
         except inputs.InputError as error:
             rule = f"must be a regular file holding a JSON {kind}"
             self.found.append(SpecError(name, rule if error.missing else f"{rule}: it {error.reason}"))
@@ -199,21 +257,21 @@ class _LayoutCheck:
         except OSError as error:
             self.found.append(SpecError(name, f"must be a readable JSON {kind}: {error.strerror or error}"))
             return None
-        if len(data) > _MAX_DOCUMENT:
-            raise NotChecked(f"{name} is over {_MAX_DOCUMENT} bytes, more than nix2aci reads")
-        document, errors = _parse(data, kind)
+        if len(data) > MAX_DOCUMENT:
+            raise NotChecked(f"{name} is over {MAX_DOCUMENT} bytes, more than nix2aci reads")
+        document, errors = parse_document(data, kind, schema)
         self.found.extend(prefixed(name, errors))
         return document
 
-    def _read(
-        self, relative: str, algorithm: str, purpose: str, media_type: str
+    def read(
+        self, relative: str, algorithm: str, purpose: str, media_type: str | None
     ) -> _Blob | inputs.InputError | OSError:
         """The blob at ``relative`` read for ``purpose`` (see :func:`_read_blob`), or why it cannot be; cached."""
-        key = (relative, purpose, media_type if purpose == "layer" else "")
+        key = (relative, purpose, (media_type or "") if purpose == "layer" else "")
         if key not in self._blobs:
             try:
-                with inputs.open_beneath(self.root, relative, "blob", store_links=True) as file:
-                    self._blobs[key] = _read_blob(file, algorithm, purpose, media_type)
+                with self.opener.open(relative, "blob", blob=True) as (file, size):
+                    self._blobs[key] = _read_blob(file, size, algorithm, purpose, media_type)
             except (inputs.InputError, OSError) as error:
                 self._blobs[key] = error
         return self._blobs[key]
@@ -230,7 +288,7 @@ class _LayoutCheck:
         """
         algorithm, _, encoded = descriptor["digest"].partition(":")
         purpose = "document" if kind else "layer" if self.hash_layers else "size"
-        blob = self._read(f"blobs/{algorithm}/{encoded}", algorithm, purpose, descriptor["mediaType"])
+        blob = self.read(f"blobs/{algorithm}/{encoded}", algorithm, purpose, descriptor["mediaType"])
         if isinstance(blob, inputs.InputError) and blob.missing and self.warnings is not None:
             self.warnings.append(
                 f"{where}: blob {descriptor['digest']} is not in blobs/, which the spec allows"
@@ -245,8 +303,8 @@ class _LayoutCheck:
             message = f"names blob {descriptor['digest']}, which cannot be read: {blob.strerror or blob}"
             self.found.append(SpecError(where, message))
             return None
-        if kind and blob.size > _MAX_DOCUMENT:
-            raise NotChecked(f"{where} ({kind} blob) is over {_MAX_DOCUMENT} bytes, more than nix2aci reads")
+        if kind and blob.size > MAX_DOCUMENT:
+            raise NotChecked(f"{where} ({kind} blob) is over {MAX_DOCUMENT} bytes, more than nix2aci reads")
         if blob.size != descriptor["size"]:
             rule = f"must be the blob's size {blob.size}, got {descriptor['size']}"
             self.found.append(SpecError(f"{where}.size", rule))
@@ -258,7 +316,7 @@ class _LayoutCheck:
             return blob.diff_id
         key = (descriptor["digest"], kind)
         if key not in self._documents:
-            self._documents[key] = _parse(blob.data or b"", kind)
+            self._documents[key] = parse_document(blob.data or b"", kind)
         document, errors = self._documents[key]
         self.found.extend(prefixed(f"{where} ({kind} blob)", errors))
         return document
@@ -320,8 +378,8 @@ def _platform(document: dict[str, Any]) -> str:
     return "/".join(document[name] for name in ("os", "architecture", "variant") if document.get(name))
 
 
-def problems(root: str, *, hash_layers: bool = True, warnings: list[str] | None = None) -> list[SpecError]:
-    """Every problem of the image layout directory ``root``.
+def problems(root: str | Opener, *, hash_layers: bool = True, warnings: list[str] | None = None) -> list[SpecError]:
+    """Every problem of the image layout directory ``root`` (or the layout an Opener reads).
 
     Checks the oci-layout version, index.json, and for each manifest the index
     names (directly, or through an image index it names: a multi-platform image):
@@ -335,10 +393,10 @@ def problems(root: str, *, hash_layers: bool = True, warnings: list[str] | None 
     spec allows but nix2aci cannot check is noted there: a missing blob, an index
     inside an index. Raises NotChecked for a JSON document too big to read.
     """
-    check = _LayoutCheck(root, hash_layers, warnings)
+    check = LayoutCheck(DirectoryOpener(root) if isinstance(root, str) else root, hash_layers, warnings)
     check.document("oci-layout", "layout")
     index = check.document("index.json", "index")
-    if not os.path.isdir(os.path.join(root, "blobs")) or os.path.islink(os.path.join(root, "blobs")):
+    if not check.opener.is_directory("blobs"):
         check.found.append(SpecError("blobs", "must be a directory"))
     for i, entry in enumerate(index["manifests"] if index else []):
         check.entry(entry, f"index.json.manifests[{i}]", top=True)

@@ -13,6 +13,7 @@ from nix2aci.build.closure import Closure
 from nix2aci.build.spec import (
     STEPS,
     AciOutput,
+    BaseImageSpec,
     BuildSpec,
     BuildSpecError,
     BundleOutput,
@@ -103,6 +104,7 @@ SPECS: dict[str, dict[str, Any]] = {
     },
     "oci-rootfs-layer": {**COMMON, "format": "oci-rootfs-layer", "compression": "gzip", "includeStore": False},
     # The specs of the other steps of an OCI image (nix/oci-image.nix), records of their own.
+    "oci-base-image": {"format": "oci-base-image", "image": C},
     "oci-layering": {"format": "oci-layering", "roots": [A, C], "first": [A], "maxLayers": 100, "baseImage": None},
     "oci-store-layer": {"format": "oci-store-layer", "paths": [B], "compression": "gzip"},
     "oci-layout": {
@@ -133,6 +135,7 @@ RECORDS = {
     "aci": AciOutput,
     "oci-bundle": BundleOutput,
     "oci-rootfs-layer": RootfsLayerOutput,
+    "oci-base-image": BaseImageSpec,
     "oci-layering": LayeringSpec,
     "oci-store-layer": StoreLayerSpec,
     "oci-layout": ImageSpec,
@@ -276,8 +279,8 @@ def test_an_unknown_format_is_one_message_listing_every_format(tmp_path):
     with pytest.raises(BuildSpecError) as raised:
         load(build_directory(tmp_path, {**SPECS["aci"], "format": "tarball"}))
     assert str(raised.value) == (
-        'build spec: format must be one of "aci", "oci-bundle", "oci-rootfs-layer", "oci-layering", '
-        '"oci-store-layer", "oci-layout", "docker-archive", got \'tarball\''
+        'build spec: format must be one of "aci", "oci-bundle", "oci-rootfs-layer", "oci-base-image", "oci-layering", '
+        '"oci-store-layer", "oci-layout", "docker-archive", "oci-index", got \'tarball\''
     )
 
 

@@ -33,7 +33,7 @@ from ..closure import Closure
 from .aci import AciOutput
 from .bundle import BundleOutput
 from .index import IndexSpec
-from .layers import LayeringSpec, RootfsLayerOutput, StoreLayerSpec
+from .layers import BaseImageSpec, LayeringSpec, RootfsLayerOutput, StoreLayerSpec
 from .layout import ImageSpec
 from .rootfs import Rootfs
 from .typed import STRING, BuildSpecError, Path, Record, contract, key, list_of, one_of, record
@@ -42,6 +42,7 @@ from .typed import STRING, BuildSpecError, Path, Record, contract, key, list_of,
 OUTPUTS: dict[str, type[Record]] = {"aci": AciOutput, "oci-bundle": BundleOutput, "oci-rootfs-layer": RootfsLayerOutput}
 # The other formats -> their whole record.
 STEPS: dict[str, type[Record]] = {
+    "oci-base-image": BaseImageSpec,
     "oci-layering": LayeringSpec,
     "oci-store-layer": StoreLayerSpec,
     "oci-layout": ImageSpec,
@@ -52,12 +53,13 @@ FORMAT = one_of(*OUTPUTS)
 ANY_FORMAT = one_of(*OUTPUTS, *STEPS)
 STORE_PATHS = list_of(STRING)
 # Any build spec.
-Spec = Union["BuildSpec", LayeringSpec, StoreLayerSpec, ImageSpec, IndexSpec]
+Spec = Union["BuildSpec", BaseImageSpec, LayeringSpec, StoreLayerSpec, ImageSpec, IndexSpec]
 
 __all__ = [
     "OUTPUTS",
     "STEPS",
     "AciOutput",
+    "BaseImageSpec",
     "BuildSpec",
     "BuildSpecError",
     "BundleOutput",

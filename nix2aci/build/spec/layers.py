@@ -3,6 +3,9 @@
 A layered image is several derivations, so that a rebuild packs only the layers whose
 store paths changed (see :mod:`nix2aci.oci.layering`):
 
+- ``oci-base-image``: the base image (``fromImage``) as an OCI layout the other steps
+  read: a layout is taken as it is, a docker-archive's layers and config are copied
+  out into one (:class:`BaseImageSpec`), once for every image built on it;
 - ``oci-layering``: from the closure of ``roots``, the groups of store paths that get
   a layer each (:class:`LayeringSpec`; Nix reads the answer back while it evaluates);
 - ``oci-store-layer``: the layer of one group (:class:`StoreLayerSpec`); it names
@@ -47,6 +50,17 @@ class LayeringSpec(Record):
 
 
 @attrs.frozen
+class BaseImageSpec(Record):
+    """The base image as an OCI layout (format ``oci-base-image``): a link to a layout, or a docker-archive's."""
+
+    format: str = attrs.field(metadata=key(one_of("oci-base-image"), "this spec's kind"))
+    image: str = attrs.field(
+        metadata=key(STRING, "fromImage: an OCI layout, a docker-archive (.tar) or a directory holding exactly one")
+    )
+    out: str
+
+
+@attrs.frozen
 class StoreLayerSpec(Record):
     """The layer of a group of store paths (format ``oci-store-layer``): their copies and /nix/store."""
 
@@ -70,5 +84,5 @@ class RootfsLayerOutput(Record):
     )
 
 
-for _spec in (LayeringSpec, StoreLayerSpec, RootfsLayerOutput):
+for _spec in (BaseImageSpec, LayeringSpec, StoreLayerSpec, RootfsLayerOutput):
     __doc__ += f"{_spec.__name__}:\n" + "\n".join(contract(_spec, "    ")) + "\n"
