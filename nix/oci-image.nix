@@ -110,6 +110,20 @@ in
         includeStore = layering.storeInRootfs;
       };
     };
+    # The SBOM of the image's closure: a step of its own, which the image copies, so that
+    # the layers stay what they were (nix2aci/build/sbom.py).
+    sbom = runStep {
+      name = "sbom-${label}";
+      inherit roots;
+      spec = {
+        format = "sbom";
+        name = "${name}:${tag}";
+        fileName = "${label}.spdx.json";
+        inherit (args) created;
+        roots = map (p: "${p}") roots;
+        provenance = common.provenance roots;
+      };
+    };
     describe = paths: "store paths: ${builtins.concatStringsSep " " (map builtins.unsafeDiscardStringContext paths)}";
     layers = map (layer: { layer = "${layer.layer}"; comment = describe layer.paths; }) storeLayers ++ [{
       layer = "${rootfsLayer}";
@@ -131,13 +145,15 @@ in
         })));
       inherit layers;
       baseImage = fromImage;
+      sbom = "${sbom}/${label}.spdx.json";
     };
     # Images are quick to rebuild from their layers: never fetch them.
     attributes.allowSubstitutes = false;
   }
   // {
-    # The groups of store paths, the layer derivations bottom first (the base image's aside), the last one.
-    inherit layering rootfsLayer;
+    # The groups of store paths, the layer derivations bottom first (the base image's aside), the last one,
+    # the SBOM's derivation.
+    inherit layering rootfsLayer sbom;
     layers = map (layer: layer.layer) storeLayers ++ [ rootfsLayer ];
   };
 }

@@ -13,7 +13,8 @@ import sys
 from ..aci import build as aci
 from ..errors import Nix2AciError
 from ..oci import bundle, image, layer, layering
-from .spec import BuildSpec, ImageSpec, LayeringSpec, Spec, StoreLayerSpec, load
+from . import sbom
+from .spec import BuildSpec, ImageSpec, LayeringSpec, SbomSpec, Spec, StoreLayerSpec, load
 
 
 def _mib(size: int) -> str:
@@ -53,6 +54,13 @@ def _image(spec: ImageSpec) -> str:
     return f"wrote an OCI image ({spec.format}) tagged {spec.image.tag!r}, config {config.digest}"
 
 
+def _sbom(spec: SbomSpec) -> str:
+    content = sbom.sbom_bytes(spec.closure, spec.roots, spec.provenance, spec.name, spec.created)
+    os.makedirs(spec.out)
+    sbom.write(spec.out, spec.file_name, content)
+    return f"wrote the SBOM {spec.file_name}: {len(spec.closure.paths_needed_by(spec.roots))} store paths"
+
+
 # The spec's "format" -> its builder, which returns the log summary.
 BUILDERS = {
     "aci": _aci,
@@ -62,6 +70,7 @@ BUILDERS = {
     "oci-rootfs-layer": _layer,
     "oci-layout": _image,
     "docker-archive": _image,
+    "sbom": _sbom,
 }
 
 

@@ -69,7 +69,8 @@ def read(path: str) -> BaseImage:
     if found:
         raise Nix2AciError(f"fromImage: {path} is not a valid OCI image layout: {found[0]}")
     index = _document(path, "index.json", "index")
-    images = [entry for entry in index["manifests"] if entry["mediaType"] == MANIFEST]
+    # An artifact (nix2aci's SBOM) refers to the image; it is none.
+    images = [entry for entry in index["manifests"] if entry["mediaType"] == MANIFEST and "artifactType" not in entry]
     if len(images) != 1:
         tags = sorted(entry.get("annotations", {}).get(REF_NAME, "?") for entry in images)
         raise Nix2AciError(f"fromImage: {path} must hold one image, holds {len(images)} ({', '.join(tags)})")

@@ -23,6 +23,9 @@ from ..schema import Schema, load_json, parse_json, prefixed, show
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
+# image-spec 1.1's empty descriptor: the config of an artifact, whose blob is these two bytes.
+EMPTY = "application/vnd.oci.empty.v1+json"
+EMPTY_BLOB = b"{}"
 REF_NAME = "org.opencontainers.image.ref.name"
 # The compressions a layer may use (image-spec layer.md), each named in the media type by its suffix;
 # nix/oci-image.nix reads the same file for its `layerCompression` argument.

@@ -34,6 +34,7 @@ from .bundle import BundleOutput
 from .layers import LayeringSpec, RootfsLayerOutput, StoreLayerSpec
 from .layout import ImageSpec
 from .rootfs import Rootfs
+from .sbom import SbomSpec
 from .typed import STRING, BuildSpecError, Path, Record, contract, key, list_of, one_of, record
 
 # The formats of an image's file tree (the spec's "format") -> the record of the keys each adds.
@@ -44,12 +45,13 @@ STEPS: dict[str, type[Record]] = {
     "oci-store-layer": StoreLayerSpec,
     "oci-layout": ImageSpec,
     "docker-archive": ImageSpec,
+    "sbom": SbomSpec,
 }
 FORMAT = one_of(*OUTPUTS)
 ANY_FORMAT = one_of(*OUTPUTS, *STEPS)
 STORE_PATHS = list_of(STRING)
 # Any build spec.
-Spec = Union["BuildSpec", LayeringSpec, StoreLayerSpec, ImageSpec]
+Spec = Union["BuildSpec", LayeringSpec, StoreLayerSpec, ImageSpec, SbomSpec]
 
 __all__ = [
     "OUTPUTS",
@@ -62,6 +64,7 @@ __all__ = [
     "LayeringSpec",
     "Rootfs",
     "RootfsLayerOutput",
+    "SbomSpec",
     "Spec",
     "StoreLayerSpec",
     "load",

@@ -68,6 +68,9 @@ class ImageSpec(Record):
     base_image: str | None = attrs.field(
         metadata=key(nullable(STRING), "the base image (an OCI layout or a docker-archive); null: none", "baseImage")
     )
+    sbom: str = attrs.field(
+        metadata=key(STRING, "the image's SBOM: the file an sbom build wrote (nix2aci.build.spec.sbom)")
+    )
     out: str
 
 
