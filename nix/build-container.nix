@@ -63,6 +63,7 @@ in
       mode = if args.thin then "thin" else "fat";
       rootfs = rootfs.spec;
       image = common.image args [ "name" "thin" ] platform;
+      provenance = common.provenance roots;
     };
     # Bundles are quick to rebuild and as large as their closure: never fetch them.
     attributes.allowSubstitutes = false;

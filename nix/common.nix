@@ -39,6 +39,38 @@ rec {
     layers = [ ];
   };
 
+  # What Nix knows of the image's store paths, for its SBOM (nix2aci/build/spec/sbom.py):
+  # { "<store path>" = { debian; licenses; homepage; }; } of the `roots` that are packages
+  # and, transitively, of the `libraries` of the offline set's Debian imports: the Debian
+  # packages a path was made from (its `debian` attribute), nixpkgs' meta.license and
+  # meta.homepage. Paths of which nothing is known are left out.
+  provenance = roots:
+    let
+      item = package: { key = builtins.unsafeDiscardStringContext "${package}"; inherit package; };
+      packages = builtins.genericClosure {
+        startSet = map item (builtins.filter builtins.isAttrs roots);
+        operator = found: map item (found.package.libraries or [ ]);
+      };
+      # meta.license: a license record ({ spdxId; fullName; }), a list of them, or a string.
+      licenses = license:
+        if builtins.isList license then builtins.concatMap licenses license
+        else if builtins.isAttrs license then
+          [{ spdxId = license.spdxId or null; name = license.fullName or license.shortName or license.spdxId or "unnamed"; }]
+        else [{ spdxId = null; name = toString license; }];
+      homepage = given: if builtins.isList given then (if given == [ ] then null else builtins.head given) else given;
+      known = found: {
+        name = found.key;
+        value = {
+          debian = found.package.debian or [ ];
+          licenses = if found.package.meta.license or null == null then [ ] else licenses found.package.meta.license;
+          homepage = homepage (found.package.meta.homepage or null);
+        };
+      };
+    in
+    builtins.listToAttrs (builtins.filter
+      (entry: entry.value.debian != [ ] || entry.value.licenses != [ ] || entry.value.homepage != null)
+      (map known packages));
+
   # The rootfs basics every function takes (see README "Rootfs basics"): each
   # switchable, on by default where harmless. `types` is the calling function's.
   rootfsArguments = types: with types; {

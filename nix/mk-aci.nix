@@ -121,6 +121,7 @@ in
       rootfs = rootfs.spec;
       inherit mode image;
       inherit (args) sign compression compressionLevel;
+      provenance = common.provenance roots;
     };
   };
 }

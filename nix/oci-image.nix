@@ -121,6 +121,20 @@ in
         includeStore = layering.storeInRootfs;
       };
     };
+    # The SBOM of the image's closure: a step of its own, which the image copies, so that
+    # the layers stay what they were (nix2aci/build/sbom.py).
+    sbom = runStep {
+      name = "sbom-${label}";
+      inherit roots;
+      spec = {
+        format = "sbom";
+        name = "${name}:${tag}";
+        fileName = "${label}.spdx.json";
+        inherit (args) created;
+        roots = map (p: "${p}") roots;
+        provenance = common.provenance roots;
+      };
+    };
     describe = paths: "store paths: ${builtins.concatStringsSep " " (map builtins.unsafeDiscardStringContext paths)}";
     layers = map (layer: { layer = "${layer.layer}"; comment = describe layer.paths; }) storeLayers ++ [{
       layer = "${rootfsLayer}";
@@ -144,11 +158,13 @@ in
       inherit layers;
       inherit (args) sign;
       baseImage = fromImage;
+      sbom = "${sbom}/${label}.spdx.json";
     };
   }
   // {
-    # The groups of store paths, the layer derivations bottom first (the base image's aside), the last one.
-    inherit layering rootfsLayer;
+    # The groups of store paths, the layer derivations bottom first (the base image's aside), the last one,
+    # the SBOM's derivation.
+    inherit layering rootfsLayer sbom;
     # What an index over images needs at evaluation (nix/oci-index.nix), in Go's platform names.
     ociImage = { inherit name tag; inherit (args) format; platform = { inherit (platform) os arch variant; }; };
     layers = map (layer: layer.layer) storeLayers ++ [ rootfsLayer ];

@@ -36,16 +36,23 @@ def layout() -> Path:
     return nix_build("busyboxImage")
 
 
+def images_in(layout: Path) -> list[dict]:
+    """The index.json entries of the layout's images: all but artifacts (the SBOM)."""
+    return [
+        entry for entry in json.loads((layout / "index.json").read_text())["manifests"] if "artifactType" not in entry
+    ]
+
+
 @pytest.fixture(scope="module")
 def tag(layout: Path) -> str:
-    """The tag of the layout's one image (index.json's ``org.opencontainers.image.ref.name``)."""
-    (manifest,) = json.loads((layout / "index.json").read_text())["manifests"]
+    """The tag of the layout's one image (index.json's ``org.opencontainers.image.ref.name``; its SBOM aside)."""
+    (manifest,) = images_in(layout)
     return manifest["annotations"]["org.opencontainers.image.ref.name"]
 
 
 @pytest.fixture(scope="module")
 def archive(tag: str) -> Path:
-    """The same image as a docker-archive, tagged ARCHIVE_NAME:TAG: busyboxArchive's .tar (beside postprocess.sh)."""
+    """The same image as a docker-archive, tagged ARCHIVE_NAME:TAG: busyboxArchive's .tar (script and SBOM aside)."""
     (path,) = nix_build("busyboxArchive").glob("*.tar")
     assert path.name == f"{ARCHIVE_NAME}-{tag}.tar"
     return path
@@ -59,7 +66,7 @@ def blob(layout: Path, digest: str) -> dict:
 
 def image_manifest(layout: Path) -> dict:
     """The manifest of the layout's one image."""
-    (descriptor,) = json.loads((layout / "index.json").read_text())["manifests"]
+    (descriptor,) = images_in(layout)
     return blob(layout, descriptor["digest"])
 
 

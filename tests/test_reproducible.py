@@ -4,7 +4,8 @@ The images are found when the tests are collected, so a new one is checked witho
 being listed here: the derivations among default.nix's attributes, but the command
 line's own package (``nix2aci``) and the library and package set (``lib``, ``pkgs``).
 ``nix-build --check`` builds an output that exists again and fails when any of its
-bytes differ; an OCI image's layers, derivations of their own, are checked too.
+bytes differ (an ACI's or bundle's SBOM among them); an OCI image's layers and SBOM,
+derivations of their own, are checked too.
 (tests/test_reproducible_cores.py checks the same across core counts.)
 """
 
@@ -45,7 +46,10 @@ def test_the_image_rebuilds_bit_for_bit(image):
     rebuilt = run(["nix-build", str(REPO), "-A", image, "--check", "--no-out-link", *NIX_OPTIONS])
     assert "checking outputs of" in rebuilt.stderr, rebuilt.stderr
     assert Path(rebuilt.stdout.split()[-1]) == output
-    layers = nix_eval_json(f"map (layer: layer.drvPath) (n.{image}.layers or [ ])")
+    # An OCI image's layers and its SBOM's build, derivations of their own.
+    layers = nix_eval_json(
+        f"map (step: step.drvPath) (n.{image}.layers or [ ] ++ (if n.{image} ? sbom then [ n.{image}.sbom ] else [ ]))"
+    )
     if layers:
         rebuilt = run(["nix-store", "--realise", "--check", *layers, *NIX_OPTIONS])
         assert rebuilt.stderr.count("checking outputs of") == len(layers), rebuilt.stderr

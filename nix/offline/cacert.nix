@@ -8,4 +8,4 @@ in
 runBusybox "cacert-host-${version}" { inherit version; pname = "cacert"; } ''
   mkdir -p $out/etc/ssl/certs
   cp ${bundle}/ca-certificates.crt $out/etc/ssl/certs/ca-bundle.crt
-''
+'' // host.provenance [ "ca-certificates" ]

@@ -126,7 +126,7 @@ let
         sources = map toString sources;
         dependencies = map (dependency: "${dependency}") dependencies;
       };
-    } // {
+    } // dpkg.provenance debianPackages // {
       inherit debianPackages;
       # The library store paths it was built against (its closure keeps those it links).
       libraries = dependencies;

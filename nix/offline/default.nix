@@ -56,7 +56,7 @@ rec {
       for applet in $(./busybox --list); do
         [ "$applet" = busybox ] || ln -s busybox "$applet"
       done
-    '';
+    '' // host.provenance [ "busybox-static" ];
 
   cacert = import ./cacert.nix { inherit host runBusybox; };
 
@@ -128,5 +128,8 @@ rec {
         -Wl,--dynamic-linker=${glibc}/lib/${platform.loader} \
         -Wl,-rpath,${glibc}/lib
     '' ];
+  } // {
+    # What it links, for the SBOM's provenance (nix/common.nix), as a Debian import says.
+    libraries = [ glibc ];
   };
 }

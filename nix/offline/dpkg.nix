@@ -110,6 +110,18 @@ rec {
     in if package != null then package
     else throw "nix2aci offline package set: the Debian package '${name}' is not installed; install it (apt-get install ${name}; ./scripts/setup installs the set's packages)";
 
+  # What an SBOM says of a store path made from the installed packages `names`: each
+  # package's name, full Debian version and architecture, and the first one's homepage
+  # (the `debian` and `meta.homepage` attributes nix/common.nix's `provenance` reads).
+  provenance = names: {
+    debian = map (name: let package = require name; in {
+      package = name;
+      inherit (package) version;
+      arch = package.architecture;
+    }) names;
+    meta.homepage = (require (head names)).fields.Homepage or null;
+  };
+
   # The installed package that satisfies the dependency `name`: itself, or the
   # first installed package that provides the virtual package `name`; else null.
   resolve = name:

@@ -23,4 +23,7 @@ in
   # The upstream version of an installed Debian package ("1:1.35.0-4+b1" -> "1.35.0"),
   # so store paths carry the version the host really has.
   debianVersion = debianPackage: (dpkg.require debianPackage).upstream;
+
+  # A package's `debian` and `meta.homepage` attributes, for the SBOM (see dpkg.nix).
+  inherit (dpkg) provenance;
 }

@@ -2,8 +2,11 @@
 
 Runs inside the Nix build sandbox (standard library, attrs, jsonschema only).
 Input: a :class:`~nix2aci.build.spec.BuildSpec` of format ``aci``.
-Output, in ``spec.out``: the image, and ``<image>.id`` holding its image ID
-(``sha512-`` and the hex sha512 of the uncompressed tar, appc's definition).
+Output, in ``spec.out``: the image, ``<image>.id`` holding its image ID
+(``sha512-`` and the hex sha512 of the uncompressed tar, appc's definition), and
+``NAME-VERSION-OS-ARCH.spdx.json``, its SBOM (:mod:`nix2aci.build.sbom`), which the
+manifest's annotations ``nix2aci/sbom`` (the file name) and ``nix2aci/sbom-digest``
+(``sha256:HEX``) name.
 The manifest is validated by :class:`nix2aci.appc.ImageManifest` before anything
 is written, and the archive rules by :class:`nix2aci.aci.members.ArchiveRules`.
 """
@@ -21,7 +24,7 @@ import attrs
 
 from ..appc import ImageManifest
 from ..archive.write import ArchiveSummary, write_archive
-from ..build import basics, plan, postprocess_script, tree
+from ..build import basics, plan, postprocess_script, sbom, tree
 from ..build.spec import AciOutput, BuildSpec
 from ..build.spec.aci import AciImage, Dependency
 from ..errors import SpecError
@@ -29,6 +32,11 @@ from .members import COMPRESSIONS, ArchiveRules
 
 # The mount point of the host's /etc/resolv.conf (resolvConf = true).
 RESOLV_CONF_MOUNT = "resolv-conf"
+# The manifest's annotations naming the SBOM beside the image: its file name and sha256 digest.
+SBOM_ANNOTATION = "nix2aci/sbom"
+SBOM_DIGEST_ANNOTATION = "nix2aci/sbom-digest"
+# The SBOM's creation time when the image's annotations give none (appc's "created").
+DEFAULT_CREATED = "1970-01-01T00:00:01Z"
 
 
 @attrs.frozen
@@ -178,6 +186,28 @@ def _host_mounts(spec: BuildSpec, image: AciImage) -> dict[str, str]:
     return host_mounts
 
 
+def _with_sbom(spec: BuildSpec, image: AciImage, host_mounts: dict[str, str]) -> tuple[AciImage, bytes, str]:
+    """(the image's arguments with the annotations naming its SBOM, the SBOM's bytes, its file name).
+
+    The SBOM is named after the image's file and created when the image's ``created``
+    annotation says. Raises SpecError when the user's annotations take an SBOM annotation.
+    """
+    for name in (SBOM_ANNOTATION, SBOM_DIGEST_ANNOTATION):
+        if name in image.annotations:
+            raise SpecError(f"annotations.{name}", "is set by nix2aci to name the SBOM; remove it from annotations")
+    stem = file_name(ImageManifest.from_json(manifest_document(image, host_mounts))).removesuffix(".aci")
+    content = sbom.sbom_bytes(
+        spec.closure,
+        spec.roots,
+        spec.output.provenance,
+        stem,
+        image.annotations.get("created", DEFAULT_CREATED),
+    )
+    name = stem + sbom.SUFFIX
+    annotations = {**image.annotations, SBOM_ANNOTATION: name, SBOM_DIGEST_ANNOTATION: sbom.sha256_digest(content)}
+    return attrs.evolve(image, annotations=annotations), content, name
+
+
 def mounts_flags(host_mounts: dict[str, str]) -> str:
     """The rkt flags that give an image its host paths: ``rkt run $(cat X.mounts) X.aci``."""
     return " ".join(f"--volume={name},kind=host,source={path},readOnly=true" for path, name in host_mounts.items())
@@ -192,6 +222,7 @@ def build(spec: BuildSpec) -> AciResult:
     output: AciOutput = spec.output
     host_mounts = _host_mounts(spec, output.image)
     image = attrs.evolve(output.image, env=basics.environment(spec.rootfs, output.image.env))
+    image, sbom_content, sbom_name = _with_sbom(spec, image, host_mounts)
     manifest = ImageManifest.from_json(manifest_document(image, host_mounts))
     manifest_bytes = (json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
     # The runtime makes the mount points: they must lie in directories of the image.
@@ -211,5 +242,6 @@ def build(spec: BuildSpec) -> AciResult:
     if host_mounts:
         with open(path.removesuffix(".aci") + ".mounts", "w", encoding="utf-8") as mounts_file:
             mounts_file.write(mounts_flags(host_mounts) + "\n")
+    sbom.write(spec.out, sbom_name, sbom_content)
     postprocess_script.write_script(spec.out, output.command, output.sign)
     return AciResult(path=path, image_id=image_id, archive=summary)

@@ -13,7 +13,8 @@ import sys
 from ..aci import build as aci
 from ..errors import Nix2AciError
 from ..oci import base, bundle, image, index, layer, layering
-from .spec import BaseImageSpec, BuildSpec, ImageSpec, IndexSpec, LayeringSpec, Spec, StoreLayerSpec, load
+from . import sbom
+from .spec import BaseImageSpec, BuildSpec, ImageSpec, IndexSpec, LayeringSpec, SbomSpec, Spec, StoreLayerSpec, load
 
 
 def _mib(size: int) -> str:
@@ -63,6 +64,13 @@ def _index(spec: IndexSpec) -> str:
     return f"wrote an OCI image index tagged {spec.tag!r} for {platforms}, {descriptor.digest}"
 
 
+def _sbom(spec: SbomSpec) -> str:
+    content = sbom.sbom_bytes(spec.closure, spec.roots, spec.provenance, spec.name, spec.created)
+    os.makedirs(spec.out)
+    sbom.write(spec.out, spec.file_name, content)
+    return f"wrote the SBOM {spec.file_name}: {len(spec.closure.paths_needed_by(spec.roots))} store paths"
+
+
 # The spec's "format" -> its builder, which returns the log summary.
 BUILDERS = {
     "aci": _aci,
@@ -74,6 +82,7 @@ BUILDERS = {
     "oci-layout": _image,
     "docker-archive": _image,
     "oci-index": _index,
+    "sbom": _sbom,
 }
 
 

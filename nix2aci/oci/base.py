@@ -33,6 +33,7 @@ from ..build.spec import BaseImageSpec
 from ..errors import Nix2AciError, NotChecked
 from . import archive_check
 from .layout import (
+    ARTIFACT,
     CONFIG,
     INDEX,
     MANIFEST,
@@ -81,6 +82,12 @@ def host_file(root: str, relative: str) -> str:
     return os.readlink(path) if os.path.islink(path) else os.path.realpath(path)
 
 
+def image_entries(index: dict) -> list[dict]:
+    """The entries of the image manifests an ``index`` lists: an artifact's (nix2aci's SBOM, which refers to
+    the image) is none, nor an index."""
+    return [entry for entry in index["manifests"] if entry["mediaType"] == MANIFEST and ARTIFACT not in entry]
+
+
 def read(path: str) -> BaseImage:
     """The base image in the layout ``path``: checked, its one image's config and layers.
 
@@ -92,8 +99,7 @@ def read(path: str) -> BaseImage:
     found = problems(path, hash_layers=False)
     if found:
         raise Nix2AciError(f"fromImage: {path} is not a valid OCI image layout: {found[0]}")
-    index = read_document(path, "index.json", "index")
-    images = [entry for entry in index["manifests"] if entry["mediaType"] == MANIFEST]
+    images = image_entries(read_document(path, "index.json", "index"))
     if len(images) != 1:
         tags = sorted(entry.get("annotations", {}).get(REF_NAME, "?") for entry in images)
         raise Nix2AciError(f"fromImage: {path} must hold one image, holds {len(images)} ({', '.join(tags)})")

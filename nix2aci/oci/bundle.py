@@ -6,7 +6,9 @@ Input: a :class:`~nix2aci.build.spec.BuildSpec` of format ``oci-bundle`` (from
 /nix/store (thin: an empty mount point for each store path, bound read-only from
 the host by the config), the merged profile, and every mount destination and
 the working directory made in advance, because a bundle in the store must never
-be changed by running it.
+be changed by running it; and ``$out/sbom.spdx.json``, the SBOM of the closure
+(:mod:`nix2aci.build.sbom`), which the config's annotations ``org.nix2aci.sbom`` (the
+file name) and ``org.nix2aci.sbom.digest`` (``sha256:HEX``) name.
 """
 
 from __future__ import annotations
@@ -17,11 +19,18 @@ import shutil
 from collections.abc import Iterable
 from typing import Any
 
-from ..build import basics, plan, tree
+from ..build import basics, plan, sbom, tree
 from ..build.spec import BuildSpec, BundleOutput
 from ..errors import Nix2AciError
 from ..schema import show
 from . import runtime
+
+# The bundle's SBOM, beside config.json (a bundle has no name or tag of its own to name it after).
+SBOM_FILE = "sbom.spdx.json"
+SBOM_ANNOTATION = "org.nix2aci.sbom"
+SBOM_DIGEST_ANNOTATION = "org.nix2aci.sbom.digest"
+# A bundle has no creation time: the SBOM's is the one OCI images default to.
+CREATED = "1970-01-01T00:00:01Z"
 
 
 def _mounts(spec: BuildSpec) -> list[tuple[str, dict[str, Any]]]:
@@ -56,8 +65,14 @@ def _mounts(spec: BuildSpec) -> list[tuple[str, dict[str, Any]]]:
     return binds + user
 
 
-def config_document(spec: BuildSpec) -> dict[str, Any]:
-    """The runtime config of a buildContainer spec."""
+def sbom_bytes(spec: BuildSpec) -> bytes:
+    """The SBOM of the bundle's closure, named after its program."""
+    name = f"oci-bundle-{os.path.basename(spec.output.image.args[0])}"
+    return sbom.sbom_bytes(spec.closure, spec.roots, spec.output.provenance, name, CREATED)
+
+
+def config_document(spec: BuildSpec, sbom_digest: str) -> dict[str, Any]:
+    """The runtime config of a buildContainer spec whose SBOM has the digest ``sbom_digest``."""
     output: BundleOutput = spec.output
     image = output.image
     return runtime.config(
@@ -73,7 +88,12 @@ def config_document(spec: BuildSpec) -> dict[str, Any]:
         readonly=image.readonly,
         mounts=[mount for _, mount in _mounts(spec)],
         # runtime-spec 1.0 has no platform field: record the one the bundle was built for.
-        annotations={"org.nix2aci.os": image.os, "org.nix2aci.architecture": image.arch},
+        annotations={
+            "org.nix2aci.os": image.os,
+            "org.nix2aci.architecture": image.arch,
+            SBOM_ANNOTATION: SBOM_FILE,
+            SBOM_DIGEST_ANNOTATION: sbom_digest,
+        },
     )
 
 
@@ -118,7 +138,8 @@ def _write_file(entry: plan.Entry, target: str) -> None:
 
 def build(spec: BuildSpec) -> dict[str, Any]:
     """Write the bundle of ``spec`` into ``spec.out``; return its config."""
-    document = config_document(spec)
+    sbom_content = sbom_bytes(spec)
+    document = config_document(spec, sbom.sha256_digest(sbom_content))
     runtime.check(document, "config.json")
     # Every mount destination and the working directory are made in advance.
     arguments = {mount["destination"]: argument for argument, mount in _mounts(spec)}
@@ -133,4 +154,5 @@ def build(spec: BuildSpec) -> dict[str, Any]:
     with open(os.path.join(spec.out, "config.json"), "w", encoding="utf-8") as file:
         json.dump(document, file, indent=2)
         file.write("\n")
+    sbom.write(spec.out, SBOM_FILE, sbom_content)
     return document

@@ -6,9 +6,15 @@ outputs of its own layer builds (:mod:`nix2aci.oci.layer`) and the base image
 
 - ``oci-layout``: ``oci-layout``, ``index.json`` and ``blobs/sha256/``, where the
   config and manifest are files and each layer is a symbolic link to its layer
-  build's blob: the store holds a layer once however many images have it;
+  build's blob: the store holds a layer once however many images have it. The
+  image's SBOM (made by a build of its own, :mod:`nix2aci.build.sbom`) is an
+  image-spec 1.1 artifact: a manifest of ``artifactType`` ``application/spdx+json``,
+  the empty config ``{}``, the SBOM as its one layer and the image's manifest as its
+  ``subject``, listed in ``index.json`` without a tag, so that ``oci:DIR:TAG`` still
+  names the image and a referrers-aware copy (``skopeo copy --all``, a push with the
+  referrers API) can carry it;
 - ``docker-archive``: ``NAME-TAG.tar``, which ``docker load`` and ``podman load``
-  take (:mod:`nix2aci.oci.docker_archive`);
+  take (:mod:`nix2aci.oci.docker_archive`), and the SBOM beside it, ``NAME-TAG.spdx.json``;
 
 and in either ``postprocess.sh`` (:mod:`nix2aci.build.postprocess_script`), which
 links the image into the user's directory and pushes it. It is no part of the image:
@@ -25,18 +31,21 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import shutil
 from typing import Any
 
 import attrs
 
-from ..build import basics, postprocess_script
+from ..build import basics, postprocess_script, sbom
 from ..build.spec import ImageSpec
 from ..build.spec.layout import LayoutImage
 from . import base, docker_archive, layer
-from .layout import CONFIG, INDEX, MANIFEST, REF_NAME, Descriptor, canonical, problems
+from .layout import CONFIG, EMPTY, EMPTY_BLOB, INDEX, MANIFEST, REF_NAME, Descriptor, canonical, problems
 
 # What made a layer, in its history entry.
 CREATED_BY = "nix2aci buildOCIImage"
+# The annotation naming a blob's file (image-spec annotations.md): the SBOM's.
+TITLE = "org.opencontainers.image.title"
 
 
 @attrs.frozen
@@ -50,14 +59,14 @@ class Blob:
 
 @attrs.frozen
 class Image:
-    """An image ready to write: its blobs (config and manifest first, then the layers), the manifest's descriptor
-    in the index (with platform and tag), the index and the oci-layout documents."""
+    """An image ready to write: its blobs (config and manifest first, then the layers), the config's, the
+    layers' and the manifest's descriptors, and the manifest's entry in an index (with platform and tag)."""
 
     blobs: tuple[Blob, ...]
     config: Descriptor
     layers: tuple[Descriptor, ...]
-    index: bytes
-    layout: bytes
+    manifest: Descriptor
+    index_entry: dict[str, Any]
 
 
 def document_blob(media_type: str, document: Any) -> Blob:
@@ -146,23 +155,41 @@ def assemble(spec: ImageSpec) -> Image:
         },
     )
     platform = {"architecture": image.arch, "os": image.os, **({"variant": image.variant} if image.variant else {})}
-    index = {
-        "schemaVersion": 2,
-        "mediaType": INDEX,
-        "manifests": [manifest.descriptor.to_json(platform=platform, annotations={REF_NAME: image.tag})],
-    }
     return Image(
         (config, manifest, *layers),
         config.descriptor,
         tuple(blob.descriptor for blob in layers),
-        canonical(index),
-        canonical({"imageLayoutVersion": "1.0.0"}),
+        manifest.descriptor,
+        manifest.descriptor.to_json(platform=platform, annotations={REF_NAME: image.tag}),
     )
 
 
-def write_layout(image: Image, out: str) -> None:
-    """Write ``image`` as an OCI image layout into the new directory ``out``, each layer a link to its blob."""
-    write_layout_files(image.blobs, image.index, image.layout, out)
+def sbom_artifact(subject: Descriptor, content: bytes, file_name: str) -> tuple[tuple[Blob, ...], dict[str, Any]]:
+    """The blobs of an SBOM artifact about the manifest ``subject`` (the empty config, the SBOM ``content``
+    called ``file_name``, the artifact's manifest) and the manifest's entry in an index."""
+    empty = Blob(Descriptor(EMPTY, sbom.sha256_digest(EMPTY_BLOB), len(EMPTY_BLOB)), EMPTY_BLOB)
+    document = Blob(Descriptor(sbom.MEDIA_TYPE, sbom.sha256_digest(content), len(content)), content)
+    manifest = document_blob(
+        MANIFEST,
+        {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "artifactType": sbom.MEDIA_TYPE,
+            "config": empty.descriptor.to_json(),
+            "layers": [document.descriptor.to_json(annotations={TITLE: file_name})],
+            "subject": subject.to_json(),
+        },
+    )
+    return (empty, document, manifest), manifest.descriptor.to_json(artifactType=sbom.MEDIA_TYPE)
+
+
+def write_layout(image: Image, sbom_path: str, out: str) -> None:
+    """Write ``image`` and its SBOM (the file ``sbom_path``) as an OCI image layout into the new directory
+    ``out``, each layer a link to its blob."""
+    with open(sbom_path, "rb") as file:
+        artifact, artifact_entry = sbom_artifact(image.manifest, file.read(), os.path.basename(sbom_path))
+    index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": [image.index_entry, artifact_entry]}
+    write_layout_files((*image.blobs, *artifact), canonical(index), canonical({"imageLayoutVersion": "1.0.0"}), out)
 
 
 def write_layout_files(blobs: tuple[Blob, ...], index: bytes, layout: bytes, out: str) -> None:
@@ -197,9 +224,10 @@ def build(spec: ImageSpec) -> Descriptor:
     """
     image = assemble(spec)
     if spec.format == "oci-layout":
-        write_layout(image, spec.out)
+        write_layout(image, spec.sbom, spec.out)
         linked = f"{posixpath.basename(spec.image.name)}-{spec.image.tag}"
     else:
         linked = os.path.basename(docker_archive.write(image, spec.image.name, spec.image.tag, spec.out))
+        shutil.copyfile(spec.sbom, os.path.join(spec.out, os.path.basename(spec.sbom)))
     postprocess_script.write_script(spec.out, spec.command, spec.sign, (spec.format, linked))
     return image.config

@@ -40,8 +40,8 @@ def read_image(image: IndexImage, where: str) -> IndexedImage:
     found = problems(layout, hash_layers=False)
     if found:
         raise Nix2AciError(f"{where}: {layout} is not a valid OCI image layout: {found[0]}")
-    entries = base.read_document(layout, "index.json", "index")["manifests"]
-    if len(entries) != 1 or entries[0]["mediaType"] != MANIFEST:
+    entries = base.image_entries(base.read_document(layout, "index.json", "index"))
+    if len(entries) != 1:
         raise Nix2AciError(f"{where}: {layout} must hold one image (one manifest in index.json), holds {len(entries)}")
     entry = entries[0]
     manifest = base.read_document(layout, base.blob_name(layout, entry["digest"]), "manifest")

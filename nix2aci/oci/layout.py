@@ -28,6 +28,12 @@ from ..schema import Schema, load_json, parse_json, prefixed, show
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
+# image-spec 1.1's empty descriptor: the config of an artifact, whose blob is these two bytes.
+EMPTY = "application/vnd.oci.empty.v1+json"
+EMPTY_BLOB = b"{}"
+EMPTY_DIGEST = f"sha256:{hashlib.sha256(EMPTY_BLOB).hexdigest()}"
+# The key of a descriptor (image-spec 1.1) that makes the manifest it names an artifact's.
+ARTIFACT = "artifactType"
 REF_NAME = "org.opencontainers.image.ref.name"
 # The compressions a layer may use (image-spec layer.md), each named in the media type by its suffix;
 # nix/oci-image.nix reads the same file for its `layerCompression` argument.
@@ -57,7 +63,7 @@ def schemas() -> dict[str, Schema]:
     }
     return {
         kind: Schema({**document, "$ref": f"#/definitions/{kind}"})
-        for kind in ("layout", "index", "manifest", "config")
+        for kind in ("layout", "index", "manifest", "artifact", "config")
     }
 
 
@@ -201,14 +207,19 @@ def _read_blob(file: BinaryIO, size: int, algorithm: str, purpose: str, media_ty
     """One read of an opened blob of ``size`` bytes, for ``purpose``.
 
     "size": not read; "document": its bytes (up to MAX_DOCUMENT + 1) and digest;
-    "layer": see :func:`read_layer`. Raises NotChecked for a layer needing too
-    much memory, OSError for a failed read.
+    "bytes": its digest; "layer": see :func:`read_layer`. Raises NotChecked for a
+    layer needing too much memory, OSError for a failed read.
     """
     if purpose == "size":
         return _Blob(size)
     if purpose == "layer":
         return read_layer(file, algorithm, media_type)
     digest = hashlib.new(algorithm) if algorithm in _DIGEST_ALGORITHMS else None
+    if purpose == "bytes":
+        hashing = _HashingFile(file, digest)
+        while hashing.read(1 << 20):
+            pass
+        return _Blob(hashing.size, digest and digest.hexdigest())
     data = file.read(MAX_DOCUMENT + 1)
     if digest is not None:
         digest.update(data)
@@ -280,14 +291,19 @@ class LayoutCheck:
         """Check the blob a descriptor names (size, digest); return its JSON document as ``kind`` if asked.
 
         A layer (``kind`` None) is hashed and decompressed with ``hash_layers``,
-        its diff_id returned. A missing blob is allowed by image-layout.md (blobs/
+        its diff_id returned;
+        another blob (``kind`` "bytes", an artifact's) is hashed with ``hash_layers``.
+        A missing blob is allowed by image-layout.md (blobs/
         MAY lack a referenced blob, to be fetched from elsewhere): with
         ``warnings`` it is noted there; without (nix2aci's builders, which write
         every blob), it is a problem. A blob that is not a regular file, or is a
         link, is a problem, and is never read.
         """
         algorithm, _, encoded = descriptor["digest"].partition(":")
-        purpose = "document" if kind else "layer" if self.hash_layers else "size"
+        if kind in (None, "bytes"):
+            purpose = ("layer" if kind is None else "bytes") if self.hash_layers else "size"
+        else:
+            purpose = "document"
         blob = self.read(f"blobs/{algorithm}/{encoded}", algorithm, purpose, descriptor["mediaType"])
         if isinstance(blob, inputs.InputError) and blob.missing and self.warnings is not None:
             self.warnings.append(
@@ -312,8 +328,10 @@ class LayoutCheck:
             self.found.append(SpecError(f"{where}.digest", f"must be the blob's digest {algorithm}:{blob.digest}"))
         if blob.layer_problem:
             self.found.append(SpecError(where, f"must be a readable layer: it {blob.layer_problem}"))
-        if not kind:
+        if kind is None:
             return blob.diff_id
+        if kind == "bytes":
+            return None
         key = (descriptor["digest"], kind)
         if key not in self._documents:
             self._documents[key] = parse_document(blob.data or b"", kind)
@@ -372,6 +390,22 @@ class LayoutCheck:
                     SpecError(f"{where}.platform", f"must be the platform its config says, {own}, got {said}")
                 )
 
+    def artifact(self, manifest: dict[str, Any], where: str, images: dict[str, dict[str, Any]]) -> None:
+        """Check an artifact manifest: its config (the empty one's two bytes ``{}`` when of that media type)
+        and layers, and that its subject is an image manifest of the index, ``images`` by digest."""
+        config = manifest["config"]
+        self.blob(config, f"{where} config", "bytes")
+        if config["mediaType"] == EMPTY and config["digest"] != EMPTY_DIGEST:
+            self.found.append(SpecError(f"{where} config.digest", f"must be {EMPTY_DIGEST}, the digest of {{}}"))
+        for j, layer in enumerate(manifest["layers"]):
+            self.blob(layer, f"{where} layers[{j}]", "bytes")
+        subject = manifest["subject"]
+        named = images.get(subject["digest"])
+        if named is None or (named["mediaType"], named["size"]) != (subject["mediaType"], subject["size"]):
+            self.found.append(
+                SpecError(f"{where} subject", "must be the descriptor of an image manifest the index names")
+            )
+
 
 def _platform(document: dict[str, Any]) -> str:
     """A platform's os/architecture[/variant], of a descriptor's platform object or an image config."""
@@ -386,7 +420,9 @@ def problems(root: str | Opener, *, hash_layers: bool = True, warnings: list[str
     its blob, its config blob, each layer's size and (with ``hash_layers``)
     digest, that the config's diff_ids are the layers' uncompressed digests (with
     ``hash_layers``), one per layer, and that the platform a descriptor gives is
-    the one the config says. Each blob is
+    the one the config says. A manifest whose descriptor in index.json has an
+    ``artifactType`` is an artifact's (image-spec 1.1, nix2aci's SBOM): its blobs
+    are checked, and that its ``subject`` is an image of the index. Each blob is
     read at most once, and no file is read through a link, but for a blob that
     links into the Nix store (nix2aci's layouts link their layers' builds), nor
     when it is not a regular file. With ``warnings`` (a list, for ``nix2aci validate``), what the
@@ -398,6 +434,14 @@ def problems(root: str | Opener, *, hash_layers: bool = True, warnings: list[str
     index = check.document("index.json", "index")
     if not check.opener.is_directory("blobs"):
         check.found.append(SpecError("blobs", "must be a directory"))
-    for i, entry in enumerate(index["manifests"] if index else []):
-        check.entry(entry, f"index.json.manifests[{i}]", top=True)
+    entries = index["manifests"] if index else []
+    images = {entry["digest"]: entry for entry in entries if entry["mediaType"] == MANIFEST and ARTIFACT not in entry}
+    for i, entry in enumerate(entries):
+        where = f"index.json.manifests[{i}]"
+        if entry["mediaType"] == MANIFEST and ARTIFACT in entry:
+            artifact = check.blob(entry, where, "artifact")
+            if artifact is not None:
+                check.artifact(artifact, where, images)
+        else:
+            check.entry(entry, where, top=True)
     return check.found

@@ -20,6 +20,7 @@ from nix2aci.build.spec import (
     ImageSpec,
     LayeringSpec,
     RootfsLayerOutput,
+    SbomSpec,
     StoreLayerSpec,
     load,
 )
@@ -62,6 +63,13 @@ SPECS: dict[str, dict[str, Any]] = {
         "command": "/nix/store/ssssssssssssssssssssssssssssssss-nix2aci-0.1.0.drv",
         "compression": "gzip",
         "compressionLevel": None,
+        "provenance": {
+            A: {
+                "debian": [{"package": "a", "version": "1:1.0-1", "arch": "amd64"}],
+                "licenses": [{"spdxId": "MIT", "name": "MIT License"}],
+                "homepage": None,
+            }
+        },
         "image": {
             "name": "example.com/a",
             "version": "1.0",
@@ -101,6 +109,7 @@ SPECS: dict[str, dict[str, Any]] = {
             "hostname": None,
             "capabilities": None,
         },
+        "provenance": {},
     },
     "oci-rootfs-layer": {**COMMON, "format": "oci-rootfs-layer", "compression": "gzip", "includeStore": False},
     # The specs of the other steps of an OCI image (nix/oci-image.nix), records of their own.
@@ -129,6 +138,14 @@ SPECS: dict[str, dict[str, Any]] = {
         "sign": True,
         "command": "/nix/store/ssssssssssssssssssssssssssssssss-nix2aci-0.1.0.drv",
     },
+    "sbom": {
+        "format": "sbom",
+        "name": "example.com/a:1.0",
+        "fileName": "a-1.0.spdx.json",
+        "created": "1970-01-01T00:00:01Z",
+        "roots": [A],
+        "provenance": {},
+    },
 }
 # Each spec's record: a BuildSpec's format part, or the whole record of another step.
 RECORDS = {
@@ -139,6 +156,7 @@ RECORDS = {
     "oci-layering": LayeringSpec,
     "oci-store-layer": StoreLayerSpec,
     "oci-layout": ImageSpec,
+    "sbom": SbomSpec,
 }
 
 # (format, a key's path in the spec, what it must be, a value of another type)
@@ -167,6 +185,11 @@ KEYS = [
     ("aci", ("rootfs", "files", "/etc/motd", "uid"), "an integer", None),
     ("aci", ("image",), "an object (AciImage)", None),
     ("aci", ("sign",), "true or false", "yes"),
+    ("aci", ("provenance", A, "debian", 0, "version"), "a string", 1),
+    ("oci-bundle", ("provenance",), "an object of Provenance objects", []),
+    ("aci", ("provenance", A, "licenses", 0, "spdxId"), "a string or null", 3),
+    ("sbom", ("fileName",), "a string", 3),
+    ("oci-layout", ("sbom",), "a string", None),
     ("aci", ("compression",), 'one of "gzip", "bzip2", "xz", "none"', "zstd"),
     ("aci", ("compressionLevel",), "an integer from 0 to 9 or null", 10),
     ("aci", ("image", "name"), "a string", None),
@@ -280,7 +303,7 @@ def test_an_unknown_format_is_one_message_listing_every_format(tmp_path):
         load(build_directory(tmp_path, {**SPECS["aci"], "format": "tarball"}))
     assert str(raised.value) == (
         'build spec: format must be one of "aci", "oci-bundle", "oci-rootfs-layer", "oci-base-image", "oci-layering", '
-        '"oci-store-layer", "oci-layout", "docker-archive", "oci-index", got \'tarball\''
+        '"oci-store-layer", "oci-layout", "docker-archive", "oci-index", "sbom", got \'tarball\''
     )
 
 
@@ -338,7 +361,8 @@ def test_a_mistyped_element_is_one_message_naming_it(output_format, path, wrong,
 def test_a_key_of_another_format_is_unknown():
     spec = {**SPECS["oci-bundle"], "sign": True}
     assert message(spec) == (
-        "build spec: unknown key sign; the spec takes format, image, layers, mode, packages, prefer, rootfs, roots"
+        "build spec: unknown key sign; the spec takes format, image, layers, mode, packages, prefer, provenance, "
+        "rootfs, roots"
     )
 
 

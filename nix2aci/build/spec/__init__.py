@@ -36,6 +36,7 @@ from .index import IndexSpec
 from .layers import BaseImageSpec, LayeringSpec, RootfsLayerOutput, StoreLayerSpec
 from .layout import ImageSpec
 from .rootfs import Rootfs
+from .sbom import SbomSpec
 from .typed import STRING, BuildSpecError, Path, Record, contract, key, list_of, one_of, record
 
 # The formats of an image's file tree (the spec's "format") -> the record of the keys each adds.
@@ -48,12 +49,13 @@ STEPS: dict[str, type[Record]] = {
     "oci-layout": ImageSpec,
     "docker-archive": ImageSpec,
     "oci-index": IndexSpec,
+    "sbom": SbomSpec,
 }
 FORMAT = one_of(*OUTPUTS)
 ANY_FORMAT = one_of(*OUTPUTS, *STEPS)
 STORE_PATHS = list_of(STRING)
 # Any build spec.
-Spec = Union["BuildSpec", BaseImageSpec, LayeringSpec, StoreLayerSpec, ImageSpec, IndexSpec]
+Spec = Union["BuildSpec", BaseImageSpec, LayeringSpec, StoreLayerSpec, ImageSpec, IndexSpec, SbomSpec]
 
 __all__ = [
     "OUTPUTS",
@@ -68,6 +70,7 @@ __all__ = [
     "LayeringSpec",
     "Rootfs",
     "RootfsLayerOutput",
+    "SbomSpec",
     "Spec",
     "StoreLayerSpec",
     "load",

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from ...schema import load_json
+from .sbom import PROVENANCE, Provenance
 from .typed import (
     ANY,
     BOOLEAN,
@@ -139,6 +140,9 @@ class AciOutput(Record):
         metadata=key(
             nullable(integer_from(0, 9)), "the compression level; null: the compressor's default", "compressionLevel"
         )
+    )
+    provenance: dict[str, Provenance] = attrs.field(
+        metadata=key(PROVENANCE, "what Nix knew of some store paths, for the SBOM (nix2aci.build.spec.sbom)")
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import attrs
 
+from .sbom import PROVENANCE, Provenance
 from .typed import BOOLEAN, INTEGER, STRING, Record, contract, key, list_of, nullable, object_of, record
 
 
@@ -58,6 +59,9 @@ class BundleOutput(Record):
     """What format ``oci-bundle`` adds to the common keys."""
 
     image: BundleImage = attrs.field(metadata=key(record(BundleImage), "the container's own arguments"))
+    provenance: dict[str, Provenance] = attrs.field(
+        metadata=key(PROVENANCE, "what Nix knew of some store paths, for the SBOM (nix2aci.build.spec.sbom)")
+    )
 
 
 __doc__ += "\n".join(contract(BundleOutput, "    ")) + "\n"

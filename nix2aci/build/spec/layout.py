@@ -76,6 +76,9 @@ class ImageSpec(Record):
     command: str = attrs.field(
         metadata=key(STRING, "the .drv file of nix2aci's command line, which postprocess.sh runs")
     )
+    sbom: str = attrs.field(
+        metadata=key(STRING, "the image's SBOM: the file an sbom build wrote (nix2aci.build.spec.sbom)")
+    )
     out: str
 
 
