@@ -13,9 +13,11 @@ The strategy, with ``n`` own layers (``maxLayers`` less the base image's layers)
   and the closure fills the other ``n - 1``: when it has that many paths or fewer,
   one layer each; else the ``n - 2`` paths ranked first get one each and the rest
   share one layer. Ranked first are the image's own paths (its packages and what its
-  command names: what changes from one build to the next), then the largest. So
-  the shared layer holds the smallest paths, whatever the closure, and a change of
-  the application rebuilds its own small layer, never a catch-all of the rest.
+  command names: what changes from one build to the next), those fewest others need
+  first (the application, which needs its libraries, before them), then the largest.
+  So the shared layer holds the smallest paths, whatever the closure, and a change of
+  the application rebuilds its own small layer, never a catch-all of the rest, even
+  when the image lists more packages than there are layers for them.
 
 The layers are ordered bottom first by how many paths of the closure need them (the
 most needed, glibc, lowest), the shared layer above those, the image's own paths
@@ -69,7 +71,10 @@ def groups(
 ) -> list[list[str]]:
     """The closure ``paths`` in at most ``store_layers`` (>= 1) groups, bottom first, as the module says."""
     own = set(first)
-    ranked = sorted(paths, key=lambda path: (path not in own, -sizes[path], store_name(path), path))
+    ranked = sorted(
+        paths,
+        key=lambda path: (path not in own, needed_by[path] if path in own else 0, -sizes[path], store_name(path), path),
+    )
     if len(paths) <= store_layers:
         alone, shared = ranked, []
     else:

@@ -66,6 +66,13 @@ def test_the_largest_paths_get_the_layers_the_smallest_share_one():
     assert groups(4, sizes=grown) == [[TZDATA], [PYTHON], sorted([GLIBC, ZLIB]), [APP]]
 
 
+def test_own_paths_nothing_else_needs_come_first_when_they_do_not_all_fit():
+    """The image lists python, zlib and app (which needs python): with room for two own paths alone, app
+    (needed by nothing else) keeps its layer although python and zlib are larger."""
+    sizes = {**SIZES, ZLIB: 20_000}
+    assert groups(3, first=(PYTHON, ZLIB, APP), sizes=sizes) == [sorted([GLIBC, TZDATA, ZLIB]), [PYTHON], [APP]]
+
+
 def test_without_own_paths_the_largest_come_first():
     assert groups(3, first=()) == [[GLIBC], [PYTHON], sorted([APP, TZDATA, ZLIB])]
 
