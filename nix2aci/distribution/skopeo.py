@@ -2,7 +2,8 @@
 
 - ``skopeo copy --preserve-digests``: layers travel as they are, never recompressed, so the
   manifest digest in the registry is the one nix2aci built; blobs the destination already holds
-  are not uploaded (skopeo asks the registry first).
+  are not uploaded (skopeo asks the registry first). Docker Engine (``docker-daemon:``) is the
+  exception: it takes only Docker's manifest, so skopeo writes one (the layers stay as they are).
 - Credentials come from ``--authfile`` (or containers' default, ``REGISTRY_AUTH_FILE``); TLS is
   verified unless the caller says otherwise.
 - Progress bars when stdout is a terminal, ``--quiet`` otherwise.
@@ -123,7 +124,9 @@ def copy(
     """
     show_progress = sys.stdout.isatty()
     with _source_policy() as policy:
-        arguments = [*_common(options), "--policy", policy, "copy", "--preserve-digests"]
+        arguments = [*_common(options), "--policy", policy, "copy"]
+        # Docker Engine takes Docker's manifest only: skopeo converts the OCI one, which changes its digest.
+        arguments += [] if destination.startswith("docker-daemon:") else ["--preserve-digests"]
         arguments += [] if show_progress else ["--quiet"]
         arguments += ["--all"] if all_images else []
         if destination.startswith("docker://"):
