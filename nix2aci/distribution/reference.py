@@ -148,6 +148,8 @@ def _parse(text: str) -> Destination:
         if tag and not TAG.fullmatch(tag):
             raise _Bad(f"the tag {tag!r} is not 1 to 128 letters, digits, '_', '.' or '-' (not first)")
         return Destination(transport, path, tag or None)
+    if not re.fullmatch(r"[a-z][a-z-]*", transport):
+        raise _Bad("no transport")
     raise _Bad(f"unknown transport {transport!r}")
 
 
