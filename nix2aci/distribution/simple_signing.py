@@ -47,7 +47,7 @@ def parse_claim(data: bytes) -> Claim:
     """The claim of a signature's data; one line naming the field that breaks containers-signature(5)."""
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         raise Nix2AciError("its data is not JSON") from None
     critical = document.get("critical") if isinstance(document, dict) else None
     if not isinstance(critical, dict):

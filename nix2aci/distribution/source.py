@@ -51,7 +51,7 @@ def _json(data: bytes, what: str, kind: type) -> dict | list:
         raise Nix2AciError(f"{what} is larger than {DOCUMENT_LIMIT} bytes")
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nesting deeper than the parser goes
         raise Nix2AciError(f"{what} is not JSON: {error}") from None
     if not isinstance(document, kind):
         raise Nix2AciError(f"{what} is not a JSON {'object' if kind is dict else 'list'}")
