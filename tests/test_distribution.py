@@ -177,7 +177,7 @@ def test_what_is_not_an_image_is_one_line(tmp_path):
         source.resolve(str(tmp_path / "not-a-tar.tar"))
     with pytest.raises(UsageError, match="does not exist"):
         source.resolve(str(tmp_path / "missing"))
-    with pytest.raises(UsageError, match="holds 0 .tar files, not one"):
+    with pytest.raises(UsageError, match=r"holds 0 \.tar files, not one"):
         (tmp_path / "empty").mkdir()
         source.resolve(str(tmp_path / "empty"))
     with pytest.raises(UsageError, match="a path with ':' cannot be given to skopeo"):
