@@ -7,6 +7,7 @@ another key, and ``nix2aci verify docker://...`` says the same.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -94,6 +95,12 @@ def site(registry, tmp_path, key_home) -> Site:
     return Site(registry, tmp_path, key_home)
 
 
+def registry_digest(reference: str) -> str:
+    """The digest of the manifest a registry serves for ``reference``."""
+    raw = run(["skopeo", "inspect", INSECURE, "--raw", reference]).stdout
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
 def podman_with(site: Site, podman: Podman) -> Podman:
     """``podman`` reading the consumer's registries.d (podman 4.3 reads ~/.config/containers/registries.d)."""
     shutil.copytree(site.registries_d, podman.home / ".config/containers/registries.d")
@@ -130,28 +137,41 @@ def test_a_signed_push_is_accepted_by_skopeo_podman_and_nix2aci_verify(layout, s
         ("unsigned", "A signature was required, but no signature exists", "has no signature"),
         ("another tag", "Signature for identity {host}/signed:t is not accepted", "not {host}/signed:other"),
         ("another key", "Invalid GPG signature", "which is not in the keyring"),
+        ("another digest", "does not match", "it signs the manifest {signed}, not {pushed}"),
     ],
 )  # fmt: skip
 def test_consumers_refuse(case, refusal, verify_refusal, layout, site, key_home, other_home, podman_engine, tmp_path):
-    name = {"unsigned": "plain:t", "another tag": "signed:other", "another key": "theirs:t"}[case]
+    name = {"unsigned": "plain:t", "another tag": "signed:other", "another key": "theirs:t"}.get(case, "signed:t")
+    signed = pushed = index_entry(layout)["digest"]
     if case == "unsigned":
         site.push(layout, name)
     elif case == "another tag":  # the signed digest, pushed again under a tag the signature does not name
         site.push(layout, "signed:t", key_home)
         site.push(layout, name)
-    else:
+    elif case == "another key":
         site.push(layout, name, other_home)
+    else:  # another image under the signed tag, the signature moved to its digest in the lookaside
+        site.push(layout, name, key_home)
+        (archive,) = nix_build("busyboxArchive").iterdir()
+        site.push(archive, name)
+        pushed = registry_digest(f"docker://{site.registry.host}/{name}")
+        directory = site.signatures / "signed@{}"
+        (directory.parent / directory.name.format(signed.replace(":", "="))).rename(
+            directory.parent / directory.name.format(pushed.replace(":", "="))
+        )
+    refusal, verify_refusal = (text.format(host=site.registry.host, signed=signed, pushed=pushed)
+                               for text in (refusal, verify_refusal))  # fmt: skip
     host = site.registry.host
     refused = site.skopeo_copy(name, tmp_path / "copy")
     assert refused.returncode != 0
-    assert refusal.format(host=host).lower() in refused.stderr.lower(), refused.stderr
+    assert refusal.lower() in refused.stderr.lower(), refused.stderr
     podman = podman_with(site, podman_engine)
     pulled = run(["podman", "--root", str(podman.root), "--runroot", str(podman.runroot), "--storage-driver", "vfs",
                   "pull", "--signature-policy", str(site.policy), INSECURE, f"{host}/{name}"],
                  check=False, env=podman.environment)  # fmt: skip
     assert pulled.returncode != 0
-    assert refusal.format(host=host).lower() in pulled.stderr.lower(), pulled.stderr
-    assert verify_refusal.format(host=host) in one_line_error(site.verify(name))
+    assert refusal.lower() in pulled.stderr.lower(), pulled.stderr
+    assert verify_refusal in one_line_error(site.verify(name))
 
 
 def test_policy_writes_the_consumer_files_and_never_overwrites_them(key_home, tmp_path):
