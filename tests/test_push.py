@@ -9,15 +9,21 @@ from its storage. The application that changes is a store path holding a fresh n
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import pty
 import secrets
 import shutil
+import struct
+import subprocess
+import termios
 from pathlib import Path
 
 import pytest
-from conftest import nix2aci, nix_build, nix_build_expression, run
+from conftest import PATIENCE, nix2aci, nix2aci_command, nix2aci_environment, nix_build, nix_build_expression, run
 from engines import docker_registry, free_port
 from test_oci_layers import app_image
 
@@ -102,6 +108,26 @@ def test_a_pushed_image_has_the_digest_built_and_podman_and_docker_pull_and_run_
     assert podman_engine.run(image) == GREETING
     dockerd("pull", reference)
     assert dockerd.run(reference) == GREETING
+
+
+def test_progress_shows_on_a_terminal_only(layout, registry):
+    """Without a terminal, the push prints its one line (asserted above); on one, skopeo's progress too."""
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # room for the bars
+    with os.fdopen(primary, "rb", buffering=0) as terminal:
+        process = subprocess.Popen(
+            nix2aci_command("push", INSECURE, layout, f"docker://{registry.host}/busybox:t"),
+            stdin=subprocess.DEVNULL, stdout=secondary, stderr=subprocess.PIPE, env=nix2aci_environment(),
+        )  # fmt: skip
+        os.close(secondary)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO: the terminal's last writer is gone
+            while chunk := terminal.read(4096):
+                shown += chunk
+        assert process.wait(PATIENCE) == 0, process.stderr.read()
+        process.stderr.close()
+    assert b"Copying blob" in shown
+    assert f"pushed to docker://{registry.host}/busybox:t".encode() in shown
 
 
 def test_an_unchanged_image_uploads_nothing_and_a_changed_app_only_its_layers(registry, capsys):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ from conftest import nix2aci, nix_build, run
 from engines import Podman
 from test_push import GREETING, INSECURE, index_entry, one_line_error
 from test_signing import gpg, make_key, stop_agent
+
+from nix2aci.errors import Nix2AciError
+from nix2aci.signing import openpgp
 
 pytestmark = pytest.mark.slow
 
@@ -231,3 +235,11 @@ def test_sign_without_a_lookaside_and_verify_of_a_missing_tag_are_one_line(layou
     assert f"--sign: {empty} configures no lookaside for {site.registry.host}/signed" in one_line_error(pushed)
     assert not site.signatures.exists()
     assert "no such image or tag" in one_line_error(site.verify("signed:nosuchtag"))
+
+
+def test_a_detached_signature_is_not_a_simple_signature(key_home):
+    detached = subprocess.run(["gpg", "--homedir", str(key_home), "--batch", "--detach-sign"], input=b"{}",
+                              capture_output=True, check=True).stdout  # fmt: skip
+    with openpgp.public_keyring((key_home / "pubkeys.gpg").read_bytes()) as home, pytest.raises(Nix2AciError) as caught:
+        openpgp.verify_attached(home, detached)
+    assert str(caught.value) == "it is not a signed message holding its data (gpg --sign)"

@@ -83,13 +83,13 @@ def _source_policy() -> Iterator[str]:
         yield policy.name
 
 
-def _run(arguments: list[str], where: str, *, show_progress: bool = False, env: dict | None = None) -> bytes:
-    """Run ``skopeo ARGUMENTS``; its stdout (or, with ``show_progress``, the terminal's). One line on failure."""
+def _run(arguments: list[str], where: str, *, capture: bool = True, env: dict | None = None) -> bytes:
+    """Run ``skopeo ARGUMENTS``; its stdout when ``capture``, else it writes to ours. One line on failure."""
     try:
         result = subprocess.run(
             ["skopeo", *arguments],
             stdin=subprocess.DEVNULL,
-            stdout=None if show_progress else subprocess.PIPE,
+            stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.PIPE,
             env=env,
             check=False,
@@ -136,7 +136,7 @@ def copy(
             arguments += ["--dest-daemon-host", os.environ["DOCKER_HOST"]]
         arguments += ["--sign-by", sign_by] if sign_by else []
         env = {**os.environ, "GNUPGHOME": gnupg_home} if gnupg_home else None
-        _run([*arguments, source, destination], where, show_progress=show_progress, env=env)
+        _run([*arguments, source, destination], where, capture=False, env=env)
 
 
 def raw_manifest(reference: str, where: str, options: Options) -> bytes:
