@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PATIENCE, nix2aci, nix2aci_command, nix2aci_environment, nix_build, nix_build_expression, run
-from engines import docker_registry, free_port
+from engines import docker_registry, free_port, registry_answers
 from test_oci_layers import app_image
 
 pytestmark = pytest.mark.slow
@@ -199,6 +199,13 @@ def multi_platform_layout(layout: Path, destination: Path) -> Path:
     top = {"mediaType": media_type, **index, "annotations": {"org.opencontainers.image.ref.name": "t"}}
     (destination / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
     return destination
+
+
+def test_the_registry_fixture_answers_on_its_own_port_and_is_gone_after(tmp_path):
+    with docker_registry(tmp_path / "registry") as running:
+        assert registry_answers(running.host)
+        assert (tmp_path / "registry/registry.yml").read_text().count(str(tmp_path / "registry/storage")) == 1
+    assert not registry_answers(running.host)
 
 
 # --- One line for each failure --------------------------------------------------------------------------------------

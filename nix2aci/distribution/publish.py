@@ -29,12 +29,15 @@ class Pushed:
 
 
 def tagged(destination: Destination, source: Source) -> Destination:
-    """``destination`` with the image's tag when it names none; a tag is needed but for ``oci:`` destinations."""
-    if destination.tag or destination.transport in ("oci", "oci-archive"):
-        return destination if destination.tag or not source.tag else destination.with_tag(source.tag)
-    if not source.tag:
-        raise UsageError(f"DEST {destination}: the image has no tag of its own: add :TAG to DEST")
-    return destination.with_tag(source.tag)
+    """``destination`` with the image's tag when it names none. Only a layout (``oci:``, ``oci-archive:``) may
+    hold an untagged image: elsewhere an image with no tag of its own needs one in DEST."""
+    if destination.tag:
+        return destination
+    if source.tag:
+        return destination.with_tag(source.tag)
+    if destination.transport in ("oci", "oci-archive"):
+        return destination
+    raise UsageError(f"DEST {destination}: the image has no tag of its own: add :TAG to DEST")
 
 
 def signature_store(destination: Destination, directory: str) -> str:
@@ -91,13 +94,15 @@ def push(source: Source, destination: Destination, options: skopeo.Options, sign
 
 def verify_pushed(destination: Destination, keys: bytes, options: skopeo.Options) -> tuple[str, str]:
     """Verify the image a registry serves for ``destination`` (``docker://HOST/REPO:TAG``) against its signatures
-    in the registries.d lookaside, with only ``keys``; return its digest and the signer's fingerprint."""
+    in the lookaside ``options.registries_d`` (a directory) gives, with only ``keys`` (armored public keys);
+    return its digest and the signer's fingerprint."""
     if destination.transport != "docker" or not destination.tag:
         raise UsageError(f"IMAGE {destination}: verify takes docker://HOST[:PORT]/REPO:TAG")
-    directory = options.registries_d or registries_d.default_directory()
-    stores = registries_d.stores_for(directory, destination.docker_reference())
+    stores = registries_d.stores_for(options.registries_d, destination.docker_reference())
     if stores is None or stores.read is None:
-        raise Nix2AciError(f"{directory} configures no lookaside for {destination.name}: pass --registries.d DIR")
+        raise Nix2AciError(
+            f"{options.registries_d} configures no lookaside for {destination.name}: pass --registries.d DIR"
+        )
     digest = registry_digest(destination, options)
     signatures = simple_signing.read_signatures(stores.read, destination.repository, digest)
     signer = simple_signing.verify(signatures, keys, destination.docker_reference(), digest)
