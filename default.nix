@@ -31,7 +31,7 @@ let
 
   images = builtins.mapAttrs (_: file: callImage file { }) (imageFiles ./pkgs);
 in
-images // {
+images // rec {
   inherit lib pkgs;
   # The command line: nix-build -A nix2aci, nix-env -f . -iA nix2aci.
   inherit (lib) nix2aci;
@@ -43,4 +43,7 @@ images // {
   bbpythonThin = callImage ./pkgs/bbpython.nix { thin = true; };
   etcdThin = callImage ./pkgs/etcd.nix { thin = true; };
   busyboxArchive = callImage ./pkgs/linux/busyboxImage.nix { format = "docker-archive"; };
+  # busybox for arm64 (linux/arm64), and one image of both platforms.
+  busyboxArm64Image = callImage ./pkgs/linux/busyboxImage.nix { busybox = pkgs.busyboxArm64; };
+  busyboxMultiArch = lib.buildOCIIndex { images = [ images.busyboxImage busyboxArm64Image ]; };
 }

@@ -13,6 +13,7 @@ let
     mkACI = ./mk-aci.nix;
     buildContainer = ./build-container.nix;
     buildOCIImage = ./oci-image.nix;
+    buildOCIIndex = ./oci-index.nix;
   };
 in
 builtins.mapAttrs (_: function: function.build) functions // {

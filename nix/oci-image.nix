@@ -10,10 +10,12 @@
 #      compression, so every image with that group has the same derivation;
 #   3. `rootfsLayer`: the profile, the rootfs basics and `files`;
 #   4. the image: config, manifest and index over the layers' outputs, which are
-#      its only inputs: the image references its layers, not the store paths.
+#      its only inputs: the image references its layers, not the store paths;
+#      and postprocess.sh (runBuilder), which no layer knows of: `sign` changes
+#      the image derivation, never a layer's.
 # maxLayers = 1 without fromImage needs no step 1: one layer holds everything.
 # Only types are checked here; the documents are made and validated by nix2aci/oci/.
-{ pkgs, runStep, common }:
+{ pkgs, runStep, runBuilder, common }:
 let
   types = import ./types.nix "buildOCIImage";
   inherit (types) required optional;
@@ -45,6 +47,8 @@ let
     layerCompression = optional (types.enum layerCompressions) "gzip" "how the layers are compressed";
     fromImage = optional (types.nullOr types.package) null
       "an OCI image layout in the store whose layers come first and whose config this image inherits";
+    sign = optional types.bool true
+      "whether postprocess.sh --push signs the pushed image with your nix2aci key (false: pushes it unsigned)";
   });
 
   # A store path's name without its hash.
@@ -119,25 +123,27 @@ in
   in
   if args.format == "docker-archive" && args.layerCompression == "zstd" then
     throw "buildOCIImage: layerCompression = \"zstd\" cannot go with format = \"docker-archive\": docker load (Docker 20.10) reads gzip and uncompressed layers only; use \"gzip\" or format = \"oci-layout\""
-  else runStep {
+  else runBuilder {
     name = "oci-image-${label}";
+    roots = [ ];
     spec = {
       inherit (args) format;
       # Text only: the store paths the command names are the layers' inputs, not the image's.
       image = builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.toJSON (
-        common.image args [ "name" "tag" "maxLayers" "format" "layerCompression" "fromImage" ] platform // {
+        common.image args [ "name" "tag" "maxLayers" "format" "layerCompression" "fromImage" "sign" ] platform // {
           inherit name tag;
           inherit (platform) variant;
         })));
       inherit layers;
+      inherit (args) sign;
       baseImage = fromImage;
     };
-    # Images are quick to rebuild from their layers: never fetch them.
-    attributes.allowSubstitutes = false;
   }
   // {
     # The groups of store paths, the layer derivations bottom first (the base image's aside), the last one.
     inherit layering rootfsLayer;
+    # What an index over images needs at evaluation (nix/oci-index.nix), in Go's platform names.
+    ociImage = { inherit name tag; inherit (args) format; platform = { inherit (platform) os arch variant; }; };
     layers = map (layer: layer.layer) storeLayers ++ [ rootfsLayer ];
   };
 }

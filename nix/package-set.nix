@@ -14,4 +14,6 @@ else
     nix2aciPython = "${pkgs.python3.withPackages (ps: [ ps.attrs ps.jsonschema ps.python-gnupg ps.zstandard ps.pyyaml ])}/bin/python3";
     # Static mode needs a self-contained busybox.
     busyboxStatic = pkgs.pkgsStatic.busybox;
+    # A second architecture, for multi-architecture images.
+    busyboxArm64 = pkgs.pkgsCross.aarch64-multiplatform.pkgsStatic.busybox;
   }

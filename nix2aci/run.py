@@ -42,7 +42,7 @@ from typing import Any
 
 import attrs
 
-from . import inputs
+from . import host_platform, inputs
 from .aci import unpack
 from .appc import ImageManifest, isolators
 from .errors import Nix2AciError
@@ -557,6 +557,9 @@ def run(request: RunRequest) -> int:
         manifest = unpacked.manifest
         if trusted is not None:
             _check_trusted(trusted, unpacked, request.image)
+        refused = host_platform.refusal(request.image, manifest.label("os"), manifest.label("arch"))
+        if refused:
+            raise Nix2AciError(refused)
         if manifest.app is None:
             raise Nix2AciError(f"{request.image} has no app to run")
         mounts = volume_mounts(manifest, request)

@@ -45,8 +45,8 @@ def tag(layout: Path) -> str:
 
 @pytest.fixture(scope="module")
 def archive(tag: str) -> Path:
-    """The same image as a docker-archive, tagged ARCHIVE_NAME:TAG: busyboxArchive's one file."""
-    (path,) = nix_build("busyboxArchive").iterdir()
+    """The same image as a docker-archive, tagged ARCHIVE_NAME:TAG: busyboxArchive's .tar (beside postprocess.sh)."""
+    (path,) = nix_build("busyboxArchive").glob("*.tar")
     assert path.name == f"{ARCHIVE_NAME}-{tag}.tar"
     return path
 

@@ -63,6 +63,35 @@ rec {
   # Debian's busybox is static already.
   busyboxStatic = busybox;
 
+  # Debian's static busybox for arm64 (busybox-static's .deb, fetched by
+  # scripts/setup): built here, run on aarch64-linux. As with nixpkgs' pkgsCross,
+  # `system` is where it is built and `stdenv.hostPlatform.system` where it runs,
+  # which is what images take their platform from (nix/common.nix: systemOf).
+  # The applet links come from its own `--list`, run with qemu-user-static.
+  busyboxArm64 =
+    let
+      inherit (import ./foreign.nix { }) deb;
+      busyboxStatic = deb { package = "busybox-static"; arch = "arm64"; };
+      emulator =
+        if system == "aarch64-linux" then ""
+        else if builtins.pathExists "/usr/bin/qemu-aarch64-static" then "/usr/bin/qemu-aarch64-static"
+        else throw "nix2aci offline package set: the arm64 busybox needs /usr/bin/qemu-aarch64-static to list its applets; install the Debian package qemu-user-static (./scripts/setup does)";
+    in
+    runBusybox "busybox-aarch64-linux-${busyboxStatic.upstream}" {
+      pname = "busybox";
+      version = busyboxStatic.upstream;
+      inherit (busyboxStatic) deb;
+      debianVersion = busyboxStatic.version;
+    } ''
+      busybox dpkg-deb -x $deb unpacked
+      mkdir -p $out/bin
+      cp unpacked/bin/busybox $out/bin/busybox
+      cd $out/bin
+      for applet in $(${emulator} ./busybox --list); do
+        [ "$applet" = busybox ] || ln -s busybox "$applet"
+      done
+    '' // { stdenv.hostPlatform.system = "aarch64-linux"; };
+
   # The host's C library: Debian libc6's shared libraries and loader in $out/lib
   # (glibc-host-VERSION), the base of every imported program's closure.
   glibc = debian.libraries.libc6;

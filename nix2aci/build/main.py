@@ -12,8 +12,8 @@ import sys
 
 from ..aci import build as aci
 from ..errors import Nix2AciError
-from ..oci import bundle, image, layer, layering
-from .spec import BuildSpec, ImageSpec, LayeringSpec, Spec, StoreLayerSpec, load
+from ..oci import bundle, image, index, layer, layering
+from .spec import BuildSpec, ImageSpec, IndexSpec, LayeringSpec, Spec, StoreLayerSpec, load
 
 
 def _mib(size: int) -> str:
@@ -53,6 +53,12 @@ def _image(spec: ImageSpec) -> str:
     return f"wrote an OCI image ({spec.format}) tagged {spec.image.tag!r}, config {config.digest}"
 
 
+def _index(spec: IndexSpec) -> str:
+    descriptor = index.build(spec)
+    platforms = ", ".join(str(image.platform) for image in spec.images)
+    return f"wrote an OCI image index tagged {spec.tag!r} for {platforms}, {descriptor.digest}"
+
+
 # The spec's "format" -> its builder, which returns the log summary.
 BUILDERS = {
     "aci": _aci,
@@ -62,6 +68,7 @@ BUILDERS = {
     "oci-rootfs-layer": _layer,
     "oci-layout": _image,
     "docker-archive": _image,
+    "oci-index": _index,
 }
 
 

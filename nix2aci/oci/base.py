@@ -39,19 +39,19 @@ class BaseImage:
     layers: tuple[BaseLayer, ...]
 
 
-def _document(root: str, relative: str, what: str) -> dict:
+def read_document(root: str, relative: str, what: str) -> dict:
     """The JSON document at ``relative`` in the layout ``root`` (a blob may link into the store)."""
     with inputs.open_beneath(root, relative, what, store_links=True) as file:
         return json.loads(file.read(_MAX_DOCUMENT))
 
 
-def _blob(root: str, digest: str) -> str:
+def blob_name(root: str, digest: str) -> str:
     """``blobs/ALG/ENCODED`` of ``digest`` in ``root``, relative."""
     algorithm, _, encoded = digest.partition(":")
     return f"blobs/{algorithm}/{encoded}"
 
 
-def _host_file(root: str, relative: str) -> str:
+def host_file(root: str, relative: str) -> str:
     """The host file a blob's bytes are in: the blob, or the store file it links to."""
     path = os.path.join(root, relative)
     return os.readlink(path) if os.path.islink(path) else os.path.realpath(path)
@@ -68,18 +68,18 @@ def read(path: str) -> BaseImage:
     found = problems(path, hash_layers=False)
     if found:
         raise Nix2AciError(f"fromImage: {path} is not a valid OCI image layout: {found[0]}")
-    index = _document(path, "index.json", "index")
+    index = read_document(path, "index.json", "index")
     images = [entry for entry in index["manifests"] if entry["mediaType"] == MANIFEST]
     if len(images) != 1:
         tags = sorted(entry.get("annotations", {}).get(REF_NAME, "?") for entry in images)
         raise Nix2AciError(f"fromImage: {path} must hold one image, holds {len(images)} ({', '.join(tags)})")
-    manifest = _document(path, _blob(path, images[0]["digest"]), "manifest")
-    config = _document(path, _blob(path, manifest["config"]["digest"]), "config")
+    manifest = read_document(path, blob_name(path, images[0]["digest"]), "manifest")
+    config = read_document(path, blob_name(path, manifest["config"]["digest"]), "config")
     layers = tuple(
         BaseLayer(
             Descriptor(layer["mediaType"], layer["digest"], layer["size"]),
             diff_id,
-            _host_file(path, _blob(path, layer["digest"])),
+            host_file(path, blob_name(path, layer["digest"])),
         )
         for layer, diff_id in zip(manifest["layers"], config["rootfs"]["diff_ids"], strict=True)
     )

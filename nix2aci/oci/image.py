@@ -8,7 +8,12 @@ outputs of its own layer builds (:mod:`nix2aci.oci.layer`) and the base image
   config and manifest are files and each layer is a symbolic link to its layer
   build's blob: the store holds a layer once however many images have it;
 - ``docker-archive``: ``NAME-TAG.tar``, which ``docker load`` and ``podman load``
-  take (:mod:`nix2aci.oci.docker_archive`).
+  take (:mod:`nix2aci.oci.docker_archive`);
+
+and in either ``postprocess.sh`` (:mod:`nix2aci.build.postprocess_script`), which
+links the image into the user's directory and pushes it. It is no part of the image:
+the layout's documents and blobs, the archive's bytes and every layer are the same
+whatever the script says.
 
 The config has ``created`` as given (never the build's time), one ``history`` entry
 per layer saying what it holds, and what the base image's config says where this
@@ -19,11 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 from typing import Any
 
 import attrs
 
-from ..build import basics
+from ..build import basics, postprocess_script
 from ..build.spec import ImageSpec
 from ..build.spec.layout import LayoutImage
 from . import base, docker_archive, layer
@@ -156,10 +162,16 @@ def assemble(spec: ImageSpec) -> Image:
 
 def write_layout(image: Image, out: str) -> None:
     """Write ``image`` as an OCI image layout into the new directory ``out``, each layer a link to its blob."""
-    blobs = os.path.join(out, "blobs", "sha256")
-    os.makedirs(blobs)
-    for blob in image.blobs:
-        path = os.path.join(blobs, blob.descriptor.digest.removeprefix("sha256:"))
+    write_layout_files(image.blobs, image.index, image.layout, out)
+
+
+def write_layout_files(blobs: tuple[Blob, ...], index: bytes, layout: bytes, out: str) -> None:
+    """Write an OCI image layout into the new directory ``out``: ``blobs`` (a blob with a ``path`` is a link
+    to it, one named twice is stored once), then ``index`` as index.json and ``layout`` as oci-layout; check it."""
+    directory = os.path.join(out, "blobs", "sha256")
+    os.makedirs(directory)
+    for blob in blobs:
+        path = os.path.join(directory, blob.descriptor.digest.removeprefix("sha256:"))
         if os.path.lexists(path):  # a blob named twice (two layers alike) is stored once
             continue
         if blob.content is None:
@@ -167,7 +179,7 @@ def write_layout(image: Image, out: str) -> None:
         else:
             with open(path, "xb") as file:
                 file.write(blob.content)
-    for name, content in (("index.json", image.index), ("oci-layout", image.layout)):
+    for name, content in (("index.json", index), ("oci-layout", layout)):
         with open(os.path.join(out, name), "xb") as file:
             file.write(content)
     # The layers were hashed while their builds wrote them: check everything but re-reading them.
@@ -177,10 +189,17 @@ def write_layout(image: Image, out: str) -> None:
 
 
 def build(spec: ImageSpec) -> Descriptor:
-    """Write the image of ``spec`` into ``spec.out`` in its format; return the config's descriptor."""
+    """Write the image of ``spec`` into ``spec.out`` in its format, and its ``postprocess.sh``; return the
+    config's descriptor.
+
+    The script links the image into OUTDIR under the name the archive's file has
+    (``NAME-TAG.tar``, NAME's last part), a layout as ``NAME-TAG``.
+    """
     image = assemble(spec)
     if spec.format == "oci-layout":
         write_layout(image, spec.out)
+        linked = f"{posixpath.basename(spec.image.name)}-{spec.image.tag}"
     else:
-        docker_archive.write(image, spec.image.name, spec.image.tag, spec.out)
+        linked = os.path.basename(docker_archive.write(image, spec.image.name, spec.image.tag, spec.out))
+    postprocess_script.write_script(spec.out, spec.command, spec.sign, (spec.format, linked))
     return image.config

@@ -184,7 +184,8 @@ class _LayoutCheck:
         self.found: list[SpecError] = []
         self._blobs: dict[tuple[str, str, str], _Blob | inputs.InputError | OSError] = {}
         self._documents: dict[tuple[str, str], tuple[Any, list[SpecError]]] = {}
-        self.manifests_checked: set[str] = set()
+        # The manifests checked, by digest: their config documents (None: unreadable).
+        self._configs: dict[str, Any] = {}
 
     def document(self, name: str, kind: str) -> Any:
         """The JSON file ``name`` of the layout's top directory checked as ``kind``; None (and a problem) if bad."""
@@ -262,12 +263,13 @@ class _LayoutCheck:
         self.found.extend(prefixed(f"{where} ({kind} blob)", errors))
         return document
 
-    def manifest(self, manifest: dict[str, Any], where: str) -> None:
-        """Check a manifest's config and layers, and that the config's diff_ids are the layers' (with hash_layers)."""
+    def manifest(self, manifest: dict[str, Any], where: str) -> Any:
+        """Check a manifest's config and layers, and that the config's diff_ids are the layers' (with hash_layers);
+        return the config document (None if unreadable)."""
         config = self.blob(manifest["config"], f"{where} config", "config")
         diff_ids = [self.blob(layer, f"{where} layers[{j}]", None) for j, layer in enumerate(manifest["layers"])]
         if config is None:
-            return
+            return None
         recorded = config["rootfs"]["diff_ids"]
         if len(recorded) != len(manifest["layers"]):
             self.found.append(
@@ -280,20 +282,58 @@ class _LayoutCheck:
             self.found.append(
                 SpecError(f"{where} config.rootfs.diff_ids", f"must be the uncompressed layers' digests {diff_ids}")
             )
+        return config
+
+    def entry(self, entry: dict[str, Any], where: str, *, top: bool) -> None:
+        """Check what a descriptor of an index names: an image manifest, with the platform it gives (if any) the
+        one its config says; or, for index.json's own entries (``top``), an image index and each entry it lists."""
+        if entry["mediaType"] == INDEX and top:
+            nested = self.blob(entry, where, "index")
+            for j, inner in enumerate(nested["manifests"] if nested else []):
+                self.entry(inner, f"{where} manifests[{j}]", top=False)
+            return
+        if entry["mediaType"] != MANIFEST:
+            if self.warnings is None:
+                rule = f"must be {MANIFEST}" + (f" or {INDEX}" if top else " (nix2aci reads one level of indexes)")
+                self.found.append(SpecError(f"{where}.mediaType", rule))
+            else:
+                kind = show(entry["mediaType"])
+                self.warnings.append(f"{where}: a {kind}, not an image manifest; it was not checked")
+            return
+        manifest = self.blob(entry, where, "manifest")
+        if manifest is None:
+            return
+        # A manifest named again (another tag, another platform) is checked once, under its first descriptor.
+        if entry["digest"] not in self._configs:
+            self._configs[entry["digest"]] = self.manifest(manifest, where)
+        config = self._configs[entry["digest"]]
+        if "platform" in entry and config is not None:
+            said, own = _platform(entry["platform"]), _platform(config)
+            if said != own:
+                self.found.append(
+                    SpecError(f"{where}.platform", f"must be the platform its config says, {own}, got {said}")
+                )
+
+
+def _platform(document: dict[str, Any]) -> str:
+    """A platform's os/architecture[/variant], of a descriptor's platform object or an image config."""
+    return "/".join(document[name] for name in ("os", "architecture", "variant") if document.get(name))
 
 
 def problems(root: str, *, hash_layers: bool = True, warnings: list[str] | None = None) -> list[SpecError]:
     """Every problem of the image layout directory ``root``.
 
     Checks the oci-layout version, index.json, and for each manifest the index
-    names: its blob, its config blob, each layer's size and (with
-    ``hash_layers``) digest, and that the config's diff_ids are the layers'
-    uncompressed digests (with ``hash_layers``), one per layer. Each blob is
+    names (directly, or through an image index it names: a multi-platform image):
+    its blob, its config blob, each layer's size and (with ``hash_layers``)
+    digest, that the config's diff_ids are the layers' uncompressed digests (with
+    ``hash_layers``), one per layer, and that the platform a descriptor gives is
+    the one the config says. Each blob is
     read at most once, and no file is read through a link, but for a blob that
     links into the Nix store (nix2aci's layouts link their layers' builds), nor
     when it is not a regular file. With ``warnings`` (a list, for ``nix2aci validate``), what the
-    spec allows but nix2aci cannot check is noted there: a missing blob, a nested
-    index. Raises NotChecked for a JSON document too big to read.
+    spec allows but nix2aci cannot check is noted there: a missing blob, an index
+    inside an index. Raises NotChecked for a JSON document too big to read.
     """
     check = _LayoutCheck(root, hash_layers, warnings)
     check.document("oci-layout", "layout")
@@ -301,18 +341,5 @@ def problems(root: str, *, hash_layers: bool = True, warnings: list[str] | None 
     if not os.path.isdir(os.path.join(root, "blobs")) or os.path.islink(os.path.join(root, "blobs")):
         check.found.append(SpecError("blobs", "must be a directory"))
     for i, entry in enumerate(index["manifests"] if index else []):
-        where = f"index.json.manifests[{i}]"
-        if entry["mediaType"] != MANIFEST:
-            if warnings is None:
-                check.found.append(
-                    SpecError(f"{where}.mediaType", f"must be {MANIFEST} (nix2aci reads no nested indexes)")
-                )
-            else:
-                warnings.append(f"{where}: a {show(entry['mediaType'])}, not an image manifest; it was not checked")
-            continue
-        manifest = check.blob(entry, where, "manifest")
-        # A manifest named again (another tag, another platform) is checked once, under its first descriptor.
-        if manifest is not None and entry["digest"] not in check.manifests_checked:
-            check.manifests_checked.add(entry["digest"])
-            check.manifest(manifest, where)
+        check.entry(entry, f"index.json.manifests[{i}]", top=True)
     return check.found

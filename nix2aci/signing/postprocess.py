@@ -128,7 +128,7 @@ def link_outputs(store_output: str, outdir: str, force: bool = False) -> list[st
     os.makedirs(outdir, exist_ok=True)
     in_store = atomic.in_nix_store(store_output)
     names = outputs(store_output)
-    atomic.refuse_foreign([os.path.join(outdir, name) for name in names], force, _shown)
+    atomic.refuse_foreign([os.path.join(outdir, name) for name in names], force, shown)
     links = []
     for name in names:
         link, target = os.path.join(outdir, name), os.path.join(store_output, name)
@@ -151,7 +151,7 @@ def _image_id(target: str) -> str:
         return "(unknown: no .aci.id)"
 
 
-def _shown(path: str) -> str:
+def shown(path: str) -> str:
     """``path`` as the user would type it from the current directory."""
     relative = os.path.relpath(path)
     return path if relative.startswith("..") else relative
@@ -190,14 +190,14 @@ def summary(processed: list[Processed]) -> str:
     run = "nix2aci run" if os.geteuid() == 0 else "sudo nix2aci run"
     lines = []
     for item in processed:
-        lines.append(f"{_shown(item.link)} -> {item.target}")
+        lines.append(f"{shown(item.link)} -> {item.target}")
         lines.append(f"  image ID:  {item.image_id}")
         if item.signer:
-            lines.append(f"  signature: {_shown(openpgp.signature_path(item.link))} (verified, {item.signer.digest})")
+            lines.append(f"  signature: {shown(openpgp.signature_path(item.link))} (verified, {item.signer.digest})")
             lines.append(f"  key:       {item.signer.fingerprint} ({item.signer.name})")
         else:
             lines.append("  signature: none (built with sign = false)")
-        lines.append(f"  run:       {run} {shlex.quote(_shown(item.link))}")
+        lines.append(f"  run:       {run} {shlex.quote(shown(item.link))}")
     return "\n".join(lines)
 
 

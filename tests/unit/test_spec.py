@@ -124,6 +124,8 @@ SPECS: dict[str, dict[str, Any]] = {
         },
         "layers": [{"layer": "/nix/store/llllllllllllllllllllllllllllllll-oci-layer-b", "comment": "store paths: b"}],
         "baseImage": None,
+        "sign": True,
+        "command": "/nix/store/ssssssssssssssssssssssssssssssss-nix2aci-0.1.0.drv",
     },
 }
 # Each spec's record: a BuildSpec's format part, or the whole record of another step.
@@ -197,6 +199,8 @@ KEYS = [
     ("oci-layout", ("image", "variant"), "a string or null", 7),
     ("oci-layout", ("image", "cmd"), "a list of strings or null", "true"),
     ("oci-layout", ("image", "labels"), "an object of strings", None),
+    ("oci-layout", ("sign",), "true or false", "yes"),
+    ("oci-layout", ("command",), "a string", None),
 ]
 KEY_IDS = [f"{output_format}:{json_path(path)}" for output_format, path, _, _ in KEYS]
 

@@ -14,7 +14,8 @@ file tree (an ACI, a runtime bundle, an OCI image's last layer) is a
 (:mod:`.aci`, :mod:`.bundle`, :mod:`.layers`), a new such format a module here and
 its entry in :data:`OUTPUTS`. The other steps of an OCI image have records of their
 own (:data:`STEPS`): how its closure is split into layers and each store layer
-(:mod:`.layers`), and the image from its layers (:mod:`.layout`). The common keys:
+(:mod:`.layers`), the image from its layers (:mod:`.layout`), and an index over images
+of several platforms (:mod:`.index`). The common keys:
 
 """
 
@@ -31,6 +32,7 @@ from ...errors import Nix2AciError
 from ..closure import Closure
 from .aci import AciOutput
 from .bundle import BundleOutput
+from .index import IndexSpec
 from .layers import LayeringSpec, RootfsLayerOutput, StoreLayerSpec
 from .layout import ImageSpec
 from .rootfs import Rootfs
@@ -44,12 +46,13 @@ STEPS: dict[str, type[Record]] = {
     "oci-store-layer": StoreLayerSpec,
     "oci-layout": ImageSpec,
     "docker-archive": ImageSpec,
+    "oci-index": IndexSpec,
 }
 FORMAT = one_of(*OUTPUTS)
 ANY_FORMAT = one_of(*OUTPUTS, *STEPS)
 STORE_PATHS = list_of(STRING)
 # Any build spec.
-Spec = Union["BuildSpec", LayeringSpec, StoreLayerSpec, ImageSpec]
+Spec = Union["BuildSpec", LayeringSpec, StoreLayerSpec, ImageSpec, IndexSpec]
 
 __all__ = [
     "OUTPUTS",
@@ -59,6 +62,7 @@ __all__ = [
     "BuildSpecError",
     "BundleOutput",
     "ImageSpec",
+    "IndexSpec",
     "LayeringSpec",
     "Rootfs",
     "RootfsLayerOutput",

@@ -3,8 +3,10 @@
 The layers are built apart (:mod:`.layers`); this spec names their outputs, in
 order, after the base image's, and holds the image config's arguments:
 :mod:`nix2aci.oci.image` makes the config, manifest and index of them, and writes
-them as the format says. The store paths the image holds are no input of this
-build (only the layers are), so the image references its layers, not their paths.
+them as the format says, with ``postprocess.sh`` beside them
+(:mod:`nix2aci.build.postprocess_script`). The store paths the image holds are no
+input of this build (only the layers are), so the image references its layers, not
+their paths.
 The keys:
 
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import attrs
 
 from ...schema import load_json
-from .typed import STRING, Record, contract, key, list_of, nullable, object_of, one_of, record
+from .typed import BOOLEAN, STRING, Record, contract, key, list_of, nullable, object_of, one_of, record
 
 ARGV = nullable(list_of(STRING))
 # The compressions nix2aci gives an OCI layer: the OCI format's own list, which nix/oci-image.nix reads too.
@@ -67,6 +69,12 @@ class ImageSpec(Record):
     )
     base_image: str | None = attrs.field(
         metadata=key(nullable(STRING), "the base image (an OCI layout or a docker-archive); null: none", "baseImage")
+    )
+    sign: bool = attrs.field(
+        metadata=key(BOOLEAN, "whether postprocess.sh --push signs the pushed image (false: it pushes unsigned)")
+    )
+    command: str = attrs.field(
+        metadata=key(STRING, "the .drv file of nix2aci's command line, which postprocess.sh runs")
     )
     out: str
 
