@@ -156,7 +156,7 @@ def test_consumers_refuse(case, refusal, verify_refusal, layout, site, key_home,
         site.push(layout, name, other_home)
     else:  # another image under the signed tag, the signature moved to its digest in the lookaside
         site.push(layout, name, key_home)
-        (archive,) = nix_build("busyboxArchive").iterdir()
+        (archive,) = nix_build("busyboxArchive").glob("*.tar")
         site.push(archive, name)
         pushed = registry_digest(f"docker://{site.registry.host}/{name}")
         directory = site.signatures / "signed@{}"
