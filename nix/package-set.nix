@@ -11,7 +11,7 @@ if nixpkgs == null then import ./offline { inherit system; }
 else
   let pkgs = import nixpkgs { inherit system; };
   in pkgs // {
-    nix2aciPython = "${pkgs.python3.withPackages (ps: [ ps.attrs ps.jsonschema ps.python-gnupg ps.zstandard ])}/bin/python3";
+    nix2aciPython = "${pkgs.python3.withPackages (ps: [ ps.attrs ps.jsonschema ps.python-gnupg ps.zstandard ps.pyyaml ])}/bin/python3";
     # Static mode needs a self-contained busybox.
     busyboxStatic = pkgs.pkgsStatic.busybox;
     # A second architecture, for multi-architecture images.

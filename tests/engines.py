@@ -19,10 +19,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -35,6 +39,7 @@ from conftest import PATIENCE, require, run_guarded
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = "/usr/bin/docker"
+REGISTRY = "/usr/bin/docker-registry"
 # How long a daemon may take to stop on SIGTERM before it is killed (dockerd takes about 2 s here).
 STOP_PATIENCE = 30
 # containers.conf for podman and buildah. crun cannot start containers on these hosts; root here cannot raise its
@@ -121,6 +126,7 @@ class ContainersTool:
         for name, text in configuration.items():
             (directory / name).write_text(text)
         self.policy = directory / "policy.json"
+        self.home = home
         self.environment = engine_environment(
             CONTAINERS_CONF=directory / "containers.conf",
             CONTAINERS_STORAGE_CONF=directory / "storage.conf",
@@ -131,6 +137,10 @@ class ContainersTool:
             XDG_DATA_HOME=home / ".local/share",
             XDG_RUNTIME_DIR=self.run_dir,
         )
+
+    def storage_environment(self) -> dict[str, str]:
+        """The variables that point another containers tool (skopeo) at this storage's configuration."""
+        return {"CONTAINERS_STORAGE_CONF": str(self.directory / "storage.conf")}
 
     def __call__(self, *args: str | Path) -> str:
         """The output of ``PROGRAM ARGS`` on this private state; a failure or a hang fails the test."""
@@ -153,10 +163,10 @@ class Podman(ContainersTool):
     program = "podman"
     remove_all = ("rm", "--all", "--force")
 
-    def pull(self, reference: str) -> str:
-        """Pull ``reference`` (e.g. ``oci:DIR:TAG``); return the image's id. ``oci:DIR:TAG`` is named
-        ``layout_image_name(DIR)``."""
-        return self("pull", "--quiet", "--signature-policy", self.policy, reference).strip()
+    def pull(self, reference: str, *options: str, policy: Path | None = None) -> str:
+        """Pull ``reference`` (e.g. ``oci:DIR:TAG``) with ``options`` under the signature ``policy`` (default: accept
+        anything); return the image's id. ``oci:DIR:TAG`` is named ``layout_image_name(DIR)``."""
+        return self("pull", "--quiet", "--signature-policy", policy or self.policy, *options, reference).strip()
 
     def load(self, archive: Path) -> list[str]:
         """``podman load -i ARCHIVE``; return the names of the images loaded."""
@@ -296,6 +306,102 @@ def containerd_daemon(directory: Path) -> Iterator[Containerd]:
     command = ["containerd", "--config", configuration]
     with daemon("containerd", command, directory, lambda: answers(ready, engine_environment())):
         yield Containerd(socket, fifo_dir)
+
+
+# The registry's configuration: filesystem storage and an address of the test's, its access log (one line per
+# request, on stdout) in the daemon's log file; htpasswd authentication when the test asks for it.
+REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: {storage}
+http:
+  addr: {address}
+{auth}"""
+REGISTRY_AUTH = """\
+auth:
+  htpasswd:
+    realm: nix2aci-test
+    path: {htpasswd}
+"""
+# An upload's last request, as the access log shows it: the PUT that completes it names the blob's digest.
+BLOB_UPLOADED = re.compile(r'"PUT /v2/(\S+)/blobs/uploads/\S*[?&]digest=sha256%3A([0-9a-f]{64})\S* HTTP/[0-9.]+" 201 ')
+
+
+class Registry:
+    """A running distribution registry of ``docker_registry``: its address (``host``, ``127.0.0.1:PORT``), its
+    storage directory and its log, from which a test reads what was uploaded."""
+
+    def __init__(self, host: str, storage: Path, log: Path) -> None:
+        self.host = host
+        self.storage = storage
+        self.log = log
+
+    def log_position(self) -> int:
+        """Where the log ends now: what :meth:`uploads` reads from."""
+        return self.log.stat().st_size
+
+    def uploads(self, since: int, manifest: str) -> list[str]:
+        """The digests (``sha256:HEX``) of the blobs uploaded since the log position ``since``, in order, once the
+        log shows the PUT of ``manifest`` (``REPO/manifests/TAG``), which a push sends last: the access log is
+        written after each response, so it is polled for that line (the registry's own word, never a sleep)."""
+        deadline = time.monotonic() + PATIENCE
+        while True:
+            with self.log.open("rb") as file:
+                file.seek(since)
+                text = file.read().decode(errors="replace")
+            if f'"PUT /v2/{manifest} HTTP/' in text:
+                return [f"sha256:{digest}" for _, digest in BLOB_UPLOADED.findall(text)]
+            if time.monotonic() > deadline:
+                pytest.fail(f"the registry's log shows no PUT of {manifest}:\n{text[-4000:]}")
+            time.sleep(0.05)
+
+    def blob_size(self, digest: str) -> int:
+        """The size of the blob ``digest`` in the registry's own storage."""
+        hexadecimal = digest.removeprefix("sha256:")
+        return (
+            (self.storage / "docker/registry/v2/blobs/sha256" / hexadecimal[:2] / hexadecimal / "data").stat().st_size
+        )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel's choice)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def registry_answers(host: str) -> bool:
+    """Whether the registry at ``host`` answers ``GET /v2/`` (200, or 401 when it asks for a login)."""
+    try:
+        with urllib.request.urlopen(f"http://{host}/v2/", timeout=5):
+            return True
+    except urllib.error.HTTPError as error:
+        return error.code == 401
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def docker_registry(directory: Path, htpasswd: str | None = None) -> Iterator[Registry]:
+    """Debian's distribution registry 2.8 with its storage under ``directory``, listening on a free port of
+    127.0.0.1 over plain HTTP, and asking for a login when ``htpasswd`` (the lines of an htpasswd file, bcrypt
+    hashes) is given; running until the block ends."""
+    require(REGISTRY)
+    (storage,) = private_directories(directory, "storage")
+    host = f"127.0.0.1:{free_port()}"
+    auth = ""
+    if htpasswd is not None:
+        (directory / "htpasswd").write_text(htpasswd)
+        auth = REGISTRY_AUTH.format(htpasswd=directory / "htpasswd")
+    configuration = directory / "registry.yml"
+    configuration.write_text(REGISTRY_CONFIG.format(storage=storage, address=host, auth=auth))
+    with daemon("docker-registry", [REGISTRY, "serve", configuration], directory, lambda: registry_answers(host)):
+        yield Registry(host, storage, directory / "daemon.log")
 
 
 @contextlib.contextmanager
@@ -442,3 +548,10 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]
     """One containerd with private state for the session."""
     with containerd_daemon(tmp_path_factory.mktemp("containerd")) as engine:
         yield engine
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    """A registry of its own for one test: what it uploads is measured from an empty storage."""
+    with docker_registry(tmp_path / "registry") as running:
+        yield running

@@ -23,6 +23,7 @@ SHARED = ("nix2aci", "nix2aci.errors", "nix2aci.schema", "nix2aci.inputs")
 USER_SIDE = (
     "nix2aci.commands",
     "nix2aci.signing",
+    "nix2aci.distribution",
     "nix2aci.run",
     "nix2aci.validate",
     "nix2aci.inspect",
@@ -211,7 +212,7 @@ def test_the_readme_layout_names_the_modules_that_exist() -> None:
         directory = package if room == "nix2aci" else package / room
         present = {path.name for path in directory.rglob("*") if path.suffix in (".py", ".json")}
         assert names <= present, f"README's Layout names {sorted(names - present)} in {directory}, which has none"
-    for room in ("build", "archive", "aci", "oci", "signing"):
+    for room in ("build", "archive", "aci", "oci", "signing", "distribution"):
         modules = {path.name for path in (package / room).glob("*.py") if path.name != "__init__.py"}
         missing = sorted(modules - described[room])
         assert not missing, f"README's Layout does not name {missing} of {room}/"

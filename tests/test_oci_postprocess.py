@@ -2,8 +2,7 @@
 
 postprocess.sh runs as a user runs it: from another directory, with a bare
 environment (no .venv on PATH), so it runs the nix2aci command line the image was
-built with. ``--push`` runs ``nix2aci push``, which another branch brings: its test
-is marked to flip when that lands.
+built with. ``--push`` runs ``nix2aci push`` (tests/test_push.py tests the push itself).
 """
 
 from __future__ import annotations
@@ -193,10 +192,9 @@ def test_push_on_an_aci_output_is_one_line_and_links_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-# --- pushing (needs nix2aci push, from the push branch) --------------------------------------
+# --- pushing ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="needs nix2aci push")
 def test_postprocess_push_writes_the_image_to_an_oci_destination(tmp_path):
     """``postprocess.sh --push oci:DIR:TAG`` of an image built with ``sign = false`` runs ``nix2aci push`` (an
     ``oci:`` layout takes no signature): DIR holds the manifest nix2aci built, under TAG."""

@@ -22,10 +22,36 @@ import sys
 
 from .. import inputs
 from ..errors import Nix2AciError, UsageError
-from . import build_thin, inspect, postprocess, prepare_signing_key, run, sbom, sign, trust, validate, verify
+from . import (
+    build_thin,
+    inspect,
+    policy,
+    postprocess,
+    prepare_signing_key,
+    push,
+    run,
+    sbom,
+    sign,
+    trust,
+    validate,
+    verify,
+)
 
 # The subcommands, in the order ``nix2aci --help`` lists them.
-COMMANDS = (validate, run, inspect, sbom, build_thin, sign, verify, prepare_signing_key, postprocess, trust)
+COMMANDS = (
+    validate,
+    run,
+    inspect,
+    sbom,
+    build_thin,
+    sign,
+    verify,
+    prepare_signing_key,
+    postprocess,
+    trust,
+    push,
+    policy,
+)
 
 
 def parser() -> argparse.ArgumentParser:

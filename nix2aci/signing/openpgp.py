@@ -356,12 +356,17 @@ def _status(output: bytes) -> list[tuple[str, list[str]]]:
     return lines
 
 
-def _judge(status: list[tuple[str, list[str]]], stderr: str, returncode: int) -> Signer:
-    """The signer of gpg's ``--verify`` status, or a one-line Nix2AciError saying why it is refused."""
+def _judge(status: list[tuple[str, list[str]]], stderr: str, returncode: int, attached: bool = False) -> Signer:
+    """The signer of gpg's ``--verify`` status, or a one-line Nix2AciError saying why it is refused.
+
+    ``attached``: the signature must hold the signed data itself (simple signing), not be detached (appc).
+    """
     keywords = {keyword: arguments for keyword, arguments in status}
     signatures = sum(keyword == "NEWSIG" for keyword, _ in status)
-    if "not a detached signature" in stderr or "PLAINTEXT" in keywords:
+    if not attached and ("not a detached signature" in stderr or "PLAINTEXT" in keywords):
         raise Nix2AciError("it is not a detached signature (it holds the signed data itself)")
+    if attached and "PLAINTEXT" not in keywords:
+        raise Nix2AciError("it is not a signed message holding its data (gpg --sign)")
     if signatures != 1:
         raise Nix2AciError(
             "it holds no OpenPGP signature" if not signatures else f"it holds {signatures} signatures, not one"
@@ -428,6 +433,22 @@ def verify_stream(home: str, data: BinaryIO, signature: bytes) -> tuple[Signer, 
             errors.seek(0)
             signer = _judge(_status(status.read()), errors.read().decode("utf-8", "replace"), process.returncode)
     return signer, digest
+
+
+def verify_attached(home: str, signed: bytes) -> tuple[Signer, bytes]:
+    """Verify ``signed``, one binary-mode signature holding its data (``gpg --sign``), with the keys of ``home``.
+
+    Output: the signer and the data signed. Raises :class:`Nix2AciError` as :func:`verify_stream` does.
+    """
+    with tempfile.TemporaryDirectory(dir=home) as work:
+        signed_path, data_path = os.path.join(work, "signed"), os.path.join(work, "data")
+        with open(signed_path, "wb") as file:
+            file.write(signed)
+        result = run_gpg(home, ["--output", data_path, "--decrypt", signed_path])
+        stderr = result.stderr.decode("utf-8", "replace")
+        signer = _judge(_status(result.stderr), stderr, result.returncode, attached=True)
+        with open(data_path, "rb") as file:
+            return signer, file.read(SIGNATURE_LIMIT + 1)
 
 
 def verify_file(path: str, keyring: str, signature: str | None = None) -> Signer:

@@ -1,0 +1,1 @@
+"""Publishing OCI images: references, sources, skopeo, registries.d, simple signing and consumer policies."""

@@ -1,0 +1,116 @@
+"""``nix2aci push`` and ``nix2aci verify docker://...``: the steps, on checked arguments.
+
+A push resolves the image (:mod:`.source`) and its destination (:mod:`.reference`), copies it with
+skopeo (:mod:`.skopeo`), reads back the registry's manifest to check its digest is the one built,
+and, asked to sign, has skopeo sign it with nix2aci's key into the registries.d store, then
+verifies that signature with only the public key, as a consumer would (:mod:`.simple_signing`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+from ..errors import Nix2AciError, UsageError
+from . import registries_d, simple_signing, skopeo
+from .reference import Destination
+from .source import Source
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What a push did: the destination (with its tag), the registry's manifest digest (None elsewhere),
+    and the signer's fingerprint (None unsigned)."""
+
+    destination: Destination
+    digest: str | None
+    signer: str | None
+
+
+def tagged(destination: Destination, source: Source) -> Destination:
+    """``destination`` with the image's tag when it names none. Only a layout (``oci:``, ``oci-archive:``) may
+    hold an untagged image: elsewhere an image with no tag of its own needs one in DEST."""
+    if destination.tag:
+        return destination
+    if source.tag:
+        return destination.with_tag(source.tag)
+    if destination.transport in ("oci", "oci-archive"):
+        return destination
+    raise UsageError(f"DEST {destination}: the image has no tag of its own: add :TAG to DEST")
+
+
+def signature_store(destination: Destination, directory: str) -> str:
+    """The file:// URL where the signatures of ``destination`` are written, from registries.d ``directory``."""
+    if destination.transport != "docker":
+        raise UsageError(f"--sign: only a registry (docker://) destination keeps signatures, not {destination}")
+    stores = registries_d.stores_for(directory, destination.docker_reference())
+    if stores is None or stores.write is None:
+        raise Nix2AciError(
+            f"--sign: {directory} configures no lookaside for {destination.name}: add a YAML file there with "
+            f"docker: {{{destination.registry}: {{lookaside-staging: file:///DIR}}}} (or pass --registries.d DIR)"
+        )
+    if not stores.write.startswith("file://"):
+        raise Nix2AciError(f"--sign: {stores.source} writes signatures to {stores.write}; only file:// can be written")
+    return stores.write
+
+
+def registry_digest(destination: Destination, options: skopeo.Options) -> str:
+    """The digest of the manifest the registry serves for ``destination``."""
+    manifest = skopeo.raw_manifest(str(destination), destination.name, options)
+    return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
+def push(source: Source, destination: Destination, options: skopeo.Options, sign: bool) -> Pushed:
+    """Copy ``source`` to ``destination`` (tagged); sign it when asked. See the module's docstring."""
+    from ..signing import openpgp
+
+    destination = tagged(destination, source)
+    key = gpg = store = None
+    if sign:
+        store = signature_store(destination, options.registries_d)
+        gpg, key = openpgp.find_key()
+    skopeo.copy(
+        source.reference,
+        str(destination),
+        destination.registry if destination.transport == "docker" else str(destination),
+        options,
+        all_images=source.index,
+        sign_by=key.fingerprint if key else None,
+        gnupg_home=openpgp.default_home() if key else None,
+    )
+    if destination.transport != "docker":
+        return Pushed(destination, None, None)
+    digest = registry_digest(destination, options)
+    if source.digest and digest != source.digest:
+        raise Nix2AciError(f"{destination} has the manifest {digest}, not the {source.digest} that was built")
+    signer = None
+    if key:
+        keys = openpgp.export_public_key(gpg, key).encode()
+        signatures = simple_signing.read_signatures(store, destination.repository, digest)
+        signer = simple_signing.verify(signatures, keys, destination.docker_reference(), digest).fingerprint
+    return Pushed(destination, digest, signer)
+
+
+def verify_pushed(destination: Destination, keys: bytes, options: skopeo.Options) -> tuple[str, str]:
+    """Verify the image a registry serves for ``destination`` (``docker://HOST/REPO:TAG``) against its signatures
+    in the lookaside ``options.registries_d`` (a directory) gives, with only ``keys`` (armored public keys);
+    return its digest and the signer's fingerprint."""
+    if destination.transport != "docker" or not destination.tag:
+        raise UsageError(f"IMAGE {destination}: verify takes docker://HOST[:PORT]/REPO:TAG")
+    stores = registries_d.stores_for(options.registries_d, destination.docker_reference())
+    if stores is None or stores.read is None:
+        raise Nix2AciError(
+            f"{options.registries_d} configures no lookaside for {destination.name}: pass --registries.d DIR"
+        )
+    digest = registry_digest(destination, options)
+    signatures = simple_signing.read_signatures(stores.read, destination.repository, digest)
+    signer = simple_signing.verify(signatures, keys, destination.docker_reference(), digest)
+    return digest, signer.fingerprint
+
+
+def default_registries_d(option: str | None) -> str:
+    """The registries.d directory: the option, else containers' default; it must be a directory when named."""
+    if option is not None and not os.path.isdir(option):
+        raise UsageError(f"--registries.d {option} is not a directory")
+    return option or registries_d.default_directory()

@@ -1,0 +1,132 @@
+"""What ``nix2aci push`` sends: a build result named by the user, as a skopeo source reference.
+
+IMAGE may be
+
+- an OCI image layout (a directory holding ``oci-layout`` and ``index.json``, as ``buildOCIImage``
+  makes): ``oci:PATH[:TAG]``; its index names exactly one image, an image manifest or an image
+  index (a multi-platform image, copied whole: ``skopeo copy --all``);
+- a docker-archive (``buildOCIImage { format = "docker-archive"; }``): the ``.tar`` itself, or the
+  result directory holding exactly one ``.tar``: ``docker-archive:PATH``; its ``manifest.json``
+  names exactly one image.
+
+The image's own tag (the index's ``org.opencontainers.image.ref.name`` annotation, or the
+archive's ``RepoTags``) is the tag pushed when DEST names none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+
+from .. import inputs
+from ..errors import Nix2AciError, UsageError
+
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+MANIFEST_MEDIA_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+REF_NAME = "org.opencontainers.image.ref.name"
+# index.json and manifest.json are a few hundred bytes; more is not an image nix2aci made.
+DOCUMENT_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True)
+class Source:
+    """A checked image: ``reference`` for skopeo, its ``tag`` (or None), whether it is a multi-platform
+    ``index`` (copied with ``--all``), and the ``digest`` of its top manifest when the layout records it
+    (a docker-archive has no manifest of its own: skopeo makes one)."""
+
+    reference: str
+    tag: str | None
+    index: bool
+    digest: str | None
+
+
+def _json(data: bytes, what: str, kind: type) -> dict | list:
+    """``data`` parsed as JSON of ``kind`` (dict or list); one line naming ``what`` when it is not one."""
+    if len(data) > DOCUMENT_LIMIT:
+        raise Nix2AciError(f"{what} is larger than {DOCUMENT_LIMIT} bytes")
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError) as error:  # RecursionError: nesting deeper than the parser goes
+        raise Nix2AciError(f"{what} is not JSON: {error}") from None
+    if not isinstance(document, kind):
+        raise Nix2AciError(f"{what} is not a JSON {'object' if kind is dict else 'list'}")
+    return document
+
+
+def _check_path(path: str) -> None:
+    """skopeo's ``oci:`` and ``docker-archive:`` split their argument at the first colon."""
+    if ":" in path:
+        raise UsageError(f"IMAGE {inputs.shown(path)}: a path with ':' cannot be given to skopeo; rename or link it")
+
+
+def from_layout(path: str) -> Source:
+    """The one image of the OCI layout ``path``."""
+    _check_path(path)
+    with inputs.open_beneath(path, "index.json", "the layout's index", store_links=True) as file:
+        index = _json(file.read(DOCUMENT_LIMIT + 1), f"{path}/index.json", dict)
+    manifests = index.get("manifests")
+    if not isinstance(manifests, list) or len(manifests) != 1 or not isinstance(manifests[0], dict):
+        count = len(manifests) if isinstance(manifests, list) else "no"
+        raise Nix2AciError(f"{path}/index.json: manifests must list exactly one image, it lists {count}")
+    (entry,) = manifests
+    media_type = entry.get("mediaType")
+    if media_type not in (INDEX_MEDIA_TYPE, *MANIFEST_MEDIA_TYPES):
+        raise Nix2AciError(
+            f"{path}/index.json: manifests[0].mediaType {media_type!r} is neither an image manifest nor an index"
+        )
+    tag = (entry.get("annotations") or {}).get(REF_NAME) if isinstance(entry.get("annotations"), dict) else None
+    if tag is not None and not isinstance(tag, str):
+        raise Nix2AciError(f"{path}/index.json: manifests[0].annotations[{REF_NAME!r}] is not a string")
+    digest = entry.get("digest") if isinstance(entry.get("digest"), str) else None
+    # Without a tag, skopeo takes the index's only image.
+    reference = f"oci:{path}:{tag}" if tag else f"oci:{path}"
+    return Source(reference, tag, media_type == INDEX_MEDIA_TYPE, digest)
+
+
+def from_archive(path: str) -> Source:
+    """The one image of the docker-archive ``path``, read as a stream for its ``manifest.json``."""
+    _check_path(path)
+    manifest = None
+    try:
+        with inputs.open_input(path, "IMAGE") as file, tarfile.open(fileobj=file, mode="r|") as archive:
+            for member in archive:
+                if member.name in ("manifest.json", "./manifest.json") and member.isfile():
+                    manifest = archive.extractfile(member).read(DOCUMENT_LIMIT + 1)
+                    break
+    except tarfile.TarError as error:
+        raise Nix2AciError(f"IMAGE {inputs.shown(path)} is not a tar archive: {error}") from None
+    if manifest is None:
+        raise Nix2AciError(f"IMAGE {inputs.shown(path)} has no manifest.json: not a docker-archive")
+    images = _json(manifest, f"{inputs.shown(path)}: manifest.json", list)
+    if len(images) != 1 or not isinstance(images[0], dict):
+        raise Nix2AciError(f"{inputs.shown(path)}: manifest.json must be a list of exactly one image")
+    tags = images[0].get("RepoTags") or []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise Nix2AciError(f"{inputs.shown(path)}: manifest.json's RepoTags is not a list of names")
+    # "NAME:TAG": the tag follows the last colon that comes after the last slash.
+    tag = tags[0].rpartition(":")[2] if tags and ":" in tags[0].rsplit("/", 1)[-1] else None
+    return Source(f"docker-archive:{path}", tag, False, None)
+
+
+def resolve(path: str) -> Source:
+    """The image at ``path`` (see the module's docstring); one line when it is none of them."""
+    if os.path.isdir(path):
+        if os.path.exists(os.path.join(path, "oci-layout")):
+            return from_layout(path)
+        archives = sorted(name for name in os.listdir(path) if name.endswith(".tar"))
+        if len(archives) == 1:
+            return from_archive(os.path.join(path, archives[0]))
+        raise UsageError(
+            f"IMAGE {inputs.shown(path)} is neither an OCI image layout (no oci-layout file) "
+            f"nor a docker-archive result (it holds {len(archives)} .tar files, not one)"
+        )
+    if path.endswith(".tar"):
+        return from_archive(path)
+    if not os.path.exists(path):
+        raise UsageError(f"IMAGE {inputs.shown(path)} does not exist")
+    raise UsageError(f"IMAGE {inputs.shown(path)}: give an OCI image layout directory or a docker-archive .tar")

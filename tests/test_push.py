@@ -1,0 +1,276 @@
+"""``nix2aci push``: an image result to a real registry (Debian's distribution 2.8, tests/engines.py), to Docker
+Engine and to podman's storage; pulled, run and inspected by the real tools.
+
+What a push uploads is read from the registry itself: the blob uploads its access log shows, each blob's size
+from its storage. The application that changes is a store path holding a fresh nonce
+(``test_oci_layers.app_image``), so that no earlier run built it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import pty
+import secrets
+import shutil
+import struct
+import subprocess
+import termios
+from pathlib import Path
+
+import pytest
+from conftest import PATIENCE, nix2aci, nix2aci_command, nix2aci_environment, nix_build, nix_build_expression, run
+from engines import docker_registry, free_port, registry_answers
+from test_oci_layers import app_image
+
+pytestmark = pytest.mark.slow
+
+INSECURE = "--tls-verify=false"
+GREETING = "Hello from busybox\n"  # busyboxImage's Cmd
+# The registry's login for the refused-login test, and its bcrypt hash for the htpasswd file. The registry
+# takes bcrypt only; Debian has no htpasswd program here, so the hash is written once:
+# python3 -c 'import crypt; print(crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))'
+USER, PASSWORD = "pusher", "s3cret"
+HTPASSWD = f"{USER}:$2b$10$.mBLde41fREixDj93PtNYOHS0chNu3KB68OQByiw97hV2FZnGAUgy\n"
+
+
+@pytest.fixture(scope="module")
+def layout() -> Path:
+    """The busybox image's OCI layout."""
+    return nix_build("busyboxImage")
+
+
+def index_entry(layout: Path) -> dict:
+    """The one entry of ``layout``'s index.json."""
+    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
+    return entry
+
+
+def documents(layout: Path) -> tuple[dict, dict]:
+    """The manifest and the config of the one image of ``layout``."""
+    read = lambda digest: json.loads((layout / "blobs/sha256" / digest.removeprefix("sha256:")).read_text())  # noqa: E731
+    manifest = read(index_entry(layout)["digest"])
+    return manifest, read(manifest["config"]["digest"])
+
+
+def blobs(layout: Path) -> set[str]:
+    """The digests of the one image's config and layers in ``layout``."""
+    manifest, _ = documents(layout)
+    return {manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])}
+
+
+def layers_holding(layout: Path, store_path_name: str) -> set[str]:
+    """The digests of the layers of ``layout`` whose history names a store path called ``store_path_name``."""
+    manifest, config = documents(layout)
+    return {
+        layer["digest"]
+        for layer, history in zip(manifest["layers"], config["history"], strict=True)
+        if f"-{store_path_name} " in history.get("comment", "") + " "
+    }
+
+
+def skopeo_inspect(reference: str, *options: str) -> str:
+    """``skopeo inspect --tls-verify=false [OPTIONS] REFERENCE``'s output."""
+    return run(["skopeo", "inspect", INSECURE, *options, reference]).stdout
+
+
+def push(image: Path, destination: str, *options: str, check: bool = True, env: dict | None = None):
+    """``nix2aci push --tls-verify=false OPTIONS IMAGE DEST``."""
+    return nix2aci("push", INSECURE, *options, image, destination, check=check, env=env)
+
+
+def measured_push(registry, image: Path, repository: str, tag: str) -> list[str]:
+    """Push ``image`` to ``REPOSITORY:TAG`` of ``registry``; the digests of the blobs the registry received."""
+    since = registry.log_position()
+    push(image, f"docker://{registry.host}/{repository}:{tag}")
+    return registry.uploads(since, f"{repository}/manifests/{tag}")
+
+
+def test_a_pushed_image_has_the_digest_built_and_podman_and_docker_pull_and_run_it(
+    layout, registry, podman_engine, dockerd
+):
+    tag = index_entry(layout)["annotations"]["org.opencontainers.image.ref.name"]
+    result = push(layout, f"docker://{registry.host}/nix2aci/busybox")  # the tag is the image's
+    reference = f"{registry.host}/nix2aci/busybox:{tag}"
+    built = index_entry(layout)["digest"]
+    assert result.stdout.strip() == f"{layout}: pushed to docker://{reference} {built}"
+    # The registry serves the very manifest that was built: same bytes, same digest (nothing recompressed).
+    raw = skopeo_inspect(f"docker://{reference}", "--raw")
+    assert "sha256:" + hashlib.sha256(raw.encode()).hexdigest() == built
+    inspected = json.loads(skopeo_inspect(f"docker://{reference}"))
+    assert inspected["Digest"] == built
+    assert set(inspected["Layers"]) | {json.loads(raw)["config"]["digest"]} == blobs(layout)
+    image = podman_engine.pull(reference, INSECURE)
+    assert podman_engine.run(image) == GREETING
+    dockerd("pull", reference)
+    assert dockerd.run(reference) == GREETING
+
+
+def test_progress_shows_on_a_terminal_only(layout, registry):
+    """Without a terminal, the push prints its one line (asserted above); on one, skopeo's progress too."""
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # room for the bars
+    with os.fdopen(primary, "rb", buffering=0) as terminal:
+        process = subprocess.Popen(
+            nix2aci_command("push", INSECURE, layout, f"docker://{registry.host}/busybox:t"),
+            stdin=subprocess.DEVNULL, stdout=secondary, stderr=subprocess.PIPE, env=nix2aci_environment(),
+        )  # fmt: skip
+        os.close(secondary)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO: the terminal's last writer is gone
+            while chunk := terminal.read(4096):
+                shown += chunk
+        assert process.wait(PATIENCE) == 0, process.stderr.read()
+        process.stderr.close()
+    assert b"Copying blob" in shown
+    assert f"pushed to docker://{registry.host}/busybox:t".encode() in shown
+
+
+def test_an_unchanged_image_uploads_nothing_and_a_changed_app_only_its_layers(registry, capsys):
+    first = Path(nix_build_expression(app_image(secrets.token_hex(8))).stdout.split()[-1])
+    changed = Path(nix_build_expression(app_image(secrets.token_hex(8))).stdout.split()[-1])
+    uploaded = measured_push(registry, first, "app", "t")
+    assert sorted(uploaded) == sorted(blobs(first))
+    again = measured_push(registry, first, "app", "t")
+    assert again == []
+    after_change = measured_push(registry, changed, "app", "t")
+    # What differs, and nothing else: the layer that holds the app, and the config (the last layer, whose profile
+    # does not link the app's share/, is the same).
+    manifest, _ = documents(changed)
+    assert sorted(after_change) == sorted(blobs(changed) - blobs(first))
+    assert set(after_change) == {manifest["config"]["digest"], *layers_holding(changed, "app")}
+    assert len(layers_holding(changed, "app")) == 1
+    sizes = [sum(registry.blob_size(digest) for digest in pushed) for pushed in (uploaded, again, after_change)]
+    with capsys.disabled():
+        print(f"\nbytes uploaded: first push {sizes[0]}, unchanged {sizes[1]}, after the app changed {sizes[2]}")
+
+
+def test_push_to_docker_daemon_and_containers_storage(layout, podman_engine, dockerd):
+    tag = index_entry(layout)["annotations"]["org.opencontainers.image.ref.name"]
+    push(layout, "docker-daemon:nix2aci-push/busybox", env={"DOCKER_HOST": f"unix://{dockerd.socket}"})
+    assert dockerd.run(f"nix2aci-push/busybox:{tag}") == GREETING
+    store = f"[vfs@{podman_engine.root}+{podman_engine.runroot}]"
+    push(layout, f"containers-storage:{store}localhost/nix2aci-push/busybox", env=podman_engine.storage_environment())
+    assert podman_engine.run(f"localhost/nix2aci-push/busybox:{tag}") == GREETING
+
+
+def test_an_image_index_is_pushed_whole_with_its_digest(layout, registry, tmp_path):
+    two_platforms = multi_platform_layout(layout, tmp_path / "multi")
+    push(two_platforms, f"docker://{registry.host}/multi:t")
+    raw = skopeo_inspect(f"docker://{registry.host}/multi:t", "--raw")
+    assert "sha256:" + hashlib.sha256(raw.encode()).hexdigest() == index_entry(two_platforms)["digest"]
+    platforms = [entry["platform"]["architecture"] for entry in json.loads(raw)["manifests"]]
+    assert platforms == ["amd64", "arm64"]
+    for entry in json.loads(raw)["manifests"]:  # each platform's image is there, not only the host's
+        skopeo_inspect(f"docker://{registry.host}/multi@{entry['digest']}", "--raw")
+
+
+def write_blob(layout: Path, document: dict) -> dict:
+    """Add ``document`` to ``layout`` as a JSON blob; its descriptor's digest and size."""
+    data = json.dumps(document, sort_keys=True).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    (layout / "blobs/sha256" / digest).write_bytes(data)
+    return {"digest": f"sha256:{digest}", "size": len(data)}
+
+
+def multi_platform_layout(layout: Path, destination: Path) -> Path:
+    """A copy of ``layout`` whose index.json names an image index of two platforms: the image as it is
+    (amd64) and the same layers with a config that says arm64 (made by hand: only the index is tested)."""
+    shutil.copytree(layout, destination, symlinks=False)
+    os.chmod(destination, 0o755)
+    for directory in (destination / "blobs", destination / "blobs/sha256"):
+        os.chmod(directory, 0o755)
+    os.chmod(destination / "index.json", 0o644)
+    entry = index_entry(layout)
+    manifest = json.loads((layout / "blobs/sha256" / entry["digest"].removeprefix("sha256:")).read_text())
+    config = json.loads((layout / "blobs/sha256" / manifest["config"]["digest"].removeprefix("sha256:")).read_text())
+    arm = {**manifest, "config": {**manifest["config"], **write_blob(destination, {**config, "architecture": "arm64"})}}
+    arm64 = {"architecture": "arm64", "os": "linux"}
+    manifests = [
+        {key: entry[key] for key in ("mediaType", "digest", "size", "platform")},
+        {"mediaType": entry["mediaType"], **write_blob(destination, arm), "platform": arm64},
+    ]
+    media_type = "application/vnd.oci.image.index.v1+json"
+    index = write_blob(destination, {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests})
+    top = {"mediaType": media_type, **index, "annotations": {"org.opencontainers.image.ref.name": "t"}}
+    (destination / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+    return destination
+
+
+def test_the_registry_fixture_answers_on_its_own_port_and_is_gone_after(tmp_path):
+    with docker_registry(tmp_path / "registry") as running:
+        assert registry_answers(running.host)
+        assert (tmp_path / "registry/registry.yml").read_text().count(str(tmp_path / "registry/storage")) == 1
+    assert not registry_answers(running.host)
+
+
+# --- One line for each failure --------------------------------------------------------------------------------------
+
+
+def one_line_error(result) -> str:
+    """The one error line of a failed nix2aci run."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_an_unreachable_registry_is_one_line(layout):
+    host = f"127.0.0.1:{free_port()}"  # nothing listens there
+    error = one_line_error(push(layout, f"docker://{host}/busybox:t", check=False))
+    assert error.startswith(f"nix2aci: error: cannot reach the registry {host}: "), error
+    assert "connection refused" in error
+
+
+def test_a_refused_login_is_one_line_and_the_right_one_pushes(layout, tmp_path):
+    with docker_registry(tmp_path / "registry", htpasswd=HTPASSWD) as registry:
+        authfiles = {}
+        for name, password in (("wrong", "not-it"), ("right", PASSWORD)):
+            token = base64.b64encode(f"{USER}:{password}".encode()).decode()
+            authfiles[name] = tmp_path / f"{name}.json"
+            authfiles[name].write_text(json.dumps({"auths": {registry.host: {"auth": token}}}))
+        destination = f"docker://{registry.host}/busybox:t"
+        error = one_line_error(push(layout, destination, "--authfile", authfiles["wrong"], check=False))
+        assert error.startswith(f"nix2aci: error: the registry {registry.host} refused the login (401"), error
+        anonymous = push(layout, destination, check=False, env={"REGISTRY_AUTH_FILE": str(tmp_path / "none.json")})
+        assert "refused the login" in one_line_error(anonymous)
+        push(layout, destination, "--authfile", authfiles["right"])
+        # REGISTRY_AUTH_FILE is read too, as containers' tools read it.
+        push(layout, destination, env={"REGISTRY_AUTH_FILE": str(authfiles["right"])})
+
+
+def test_a_missing_tag_is_one_line(layout, registry, tmp_path):
+    untagged = tmp_path / "untagged"
+    shutil.copytree(layout, untagged)
+    os.chmod(untagged, 0o755)
+    os.chmod(untagged / "index.json", 0o644)
+    index = json.loads((untagged / "index.json").read_text())
+    del index["manifests"][0]["annotations"]
+    (untagged / "index.json").write_text(json.dumps(index))
+    error = one_line_error(push(untagged, f"docker://{registry.host}/busybox", check=False))
+    assert error == (
+        f"nix2aci: error: DEST docker://{registry.host}/busybox: the image has no tag of its own: add :TAG to DEST"
+    )
+    push(untagged, f"docker://{registry.host}/busybox:given")  # a tag in DEST is enough
+
+
+@pytest.mark.parametrize(
+    "destination, problem",
+    [
+        ("registry/busybox:t", "no transport"),
+        ("docker://busybox:t", "name the registry"),
+        ("docker:127.0.0.1:5000/busybox", "a registry is written docker://HOST/REPO[:TAG]"),
+        ("docker://127.0.0.1:5000/BusyBox:t", "'BusyBox' is not a repository"),
+        ("docker://127.0.0.1:5000/busybox:t@sha256:" + "0" * 64, "a digest (@sha256:...) cannot be pushed to"),
+        ("docker://127.0.0.1:5000/busybox:-t", "the tag '-t' is not"),
+        ("ftp://example.com/busybox", "unknown transport 'ftp'"),
+    ],
+)
+def test_a_bad_destination_is_one_line_before_anything_runs(layout, destination, problem):
+    error = one_line_error(push(layout, destination, check=False))
+    assert error.startswith(f"nix2aci: error: DEST {destination!r}: {problem}"), error
+    assert "allowed: docker://HOST[:PORT]/REPO[:TAG], docker-daemon:NAME[:TAG]" in error
