@@ -68,6 +68,14 @@ def gc_root() -> str:
     return tempfile.mktemp(prefix="result-", dir=GC_ROOTS)
 
 
+def image_entry(layout: Path) -> dict:
+    """The entry of the one image (or image index) an OCI layout's index.json lists; the image's SBOM, an
+    artifact about it listed beside it, aside."""
+    manifests = json.loads((layout / "index.json").read_text())["manifests"]
+    (entry,) = [entry for entry in manifests if "artifactType" not in entry]
+    return entry
+
+
 def nix_build(attribute: str, *extra: str) -> Path:
     """Build ``attribute`` of default.nix with the sandbox on; return its output path."""
     require("nix-build")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     UNSIGNED,
+    image_entry,
     nix2aci,
     nix2aci_command,
     nix2aci_environment,
@@ -65,9 +66,8 @@ def blob(layout: Path, digest: str) -> dict:
 
 
 def only_manifest(layout: Path) -> dict:
-    """The one descriptor of ``layout``'s index.json."""
-    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
-    return entry
+    """The one descriptor of ``layout``'s index.json (an image's SBOM aside)."""
+    return image_entry(layout)
 
 
 def skopeo(*args: str) -> str:

@@ -14,14 +14,14 @@ import secrets
 from pathlib import Path
 
 import pytest
-from conftest import nix_build, nix_build_expression, nix_eval_error, nix_eval_json
+from conftest import image_entry, nix_build, nix_build_expression, nix_eval_error, nix_eval_json
 
 pytestmark = pytest.mark.slow
 
 
 def image_documents(layout: Path) -> tuple[dict, dict]:
     """The manifest and the config of the one image of the OCI layout ``layout``."""
-    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
+    entry = image_entry(layout)
     blob = lambda digest: json.loads((layout / "blobs" / "sha256" / digest.removeprefix("sha256:")).read_text())  # noqa: E731
     manifest = blob(entry["digest"])
     return manifest, blob(manifest["config"]["digest"])
@@ -73,6 +73,7 @@ def test_a_rebuild_after_the_application_changed_builds_only_its_layer_and_the_i
         "oci-layer-app",
         "oci-layer-rootfs-layered-app-t",
         "oci-layering-layered-app-t",
+        "sbom-layered-app-t",  # the SBOM lists the new app: a small step of its own
     ]
 
 

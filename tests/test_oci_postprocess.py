@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import nix2aci, nix_build, nix_build_expression, nix_eval_json, require, run
+from conftest import image_entry, nix2aci, nix_build, nix_build_expression, nix_eval_json, require, run
 from test_signing import bare_env, postprocess, remove_test_gc_roots  # noqa: F401 (a fixture, used by name)
 
 pytestmark = pytest.mark.slow
@@ -38,9 +38,8 @@ def gc_roots() -> str:
 
 
 def manifest_digest(layout: Path) -> str:
-    """The digest of the one manifest an OCI image layout's index names."""
-    (manifest,) = json.loads((layout / "index.json").read_text())["manifests"]
-    return manifest["digest"]
+    """The digest of the one image manifest an OCI image layout's index names (its SBOM's aside)."""
+    return image_entry(layout)["digest"]
 
 
 @pytest.fixture(scope="module")

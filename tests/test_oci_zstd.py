@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import NIX_OPTIONS, nix2aci, nix_build_expression, nix_eval_json, run
+from conftest import NIX_OPTIONS, image_entry, nix2aci, nix_build_expression, nix_eval_json, run
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 def layers(layout: Path) -> list[dict]:
     """The layer descriptors of the one image of the OCI layout ``layout``."""
-    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
+    entry = image_entry(layout)
     return json.loads((layout / "blobs" / "sha256" / entry["digest"].removeprefix("sha256:")).read_text())["layers"]
 
 

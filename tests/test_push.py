@@ -23,7 +23,16 @@ import termios
 from pathlib import Path
 
 import pytest
-from conftest import PATIENCE, nix2aci, nix2aci_command, nix2aci_environment, nix_build, nix_build_expression, run
+from conftest import (
+    PATIENCE,
+    image_entry,
+    nix2aci,
+    nix2aci_command,
+    nix2aci_environment,
+    nix_build,
+    nix_build_expression,
+    run,
+)
 from engines import docker_registry, free_port, registry_answers
 from test_oci_layers import app_image
 
@@ -45,9 +54,8 @@ def layout() -> Path:
 
 
 def index_entry(layout: Path) -> dict:
-    """The one entry of ``layout``'s index.json."""
-    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
-    return entry
+    """The one image entry of ``layout``'s index.json (its SBOM's aside)."""
+    return image_entry(layout)
 
 
 def documents(layout: Path) -> tuple[dict, dict]:
@@ -249,6 +257,8 @@ def test_a_missing_tag_is_one_line(layout, registry, tmp_path):
     os.chmod(untagged, 0o755)
     os.chmod(untagged / "index.json", 0o644)
     index = json.loads((untagged / "index.json").read_text())
+    # The image alone, untagged (its SBOM's entry, untagged too, would make skopeo ask which one).
+    index["manifests"] = [image_entry(untagged)]
     del index["manifests"][0]["annotations"]
     (untagged / "index.json").write_text(json.dumps(index))
     error = one_line_error(push(untagged, f"docker://{registry.host}/busybox", check=False))

@@ -298,7 +298,12 @@ def test_nix2aci_sign_and_verify_with_only_a_public_key(
     in_store = nix2aci("sign", str(only_aci(busybox)), env=env, check=False)
     assert in_store.returncode == 1 and "is in the Nix store, where nothing may be added" in in_store.stderr
     assert sorted(path.name for path in busybox.iterdir()) == sorted(
-        [only_aci(busybox).name, f"{only_aci(busybox).name}.id", "postprocess.sh"]
+        [
+            only_aci(busybox).name,
+            f"{only_aci(busybox).name}.id",
+            "postprocess.sh",
+            only_aci(busybox).stem + ".spdx.json",
+        ]
     )
     # Default keyring: the key home's exported pubkeys.gpg.
     default = nix2aci("verify", str(image), env=env)

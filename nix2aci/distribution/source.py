@@ -70,6 +70,9 @@ def from_layout(path: str) -> Source:
     with inputs.open_beneath(path, "index.json", "the layout's index", store_links=True) as file:
         index = _json(file.read(DOCUMENT_LIMIT + 1), f"{path}/index.json", dict)
     manifests = index.get("manifests")
+    if isinstance(manifests, list):
+        # An artifact (nix2aci's SBOM) is about the image, not an image of its own.
+        manifests = [entry for entry in manifests if not (isinstance(entry, dict) and "artifactType" in entry)]
     if not isinstance(manifests, list) or len(manifests) != 1 or not isinstance(manifests[0], dict):
         count = len(manifests) if isinstance(manifests, list) else "no"
         raise Nix2AciError(f"{path}/index.json: manifests must list exactly one image, it lists {count}")

@@ -137,6 +137,7 @@ SPECS: dict[str, dict[str, Any]] = {
         "baseImage": None,
         "sign": True,
         "command": "/nix/store/ssssssssssssssssssssssssssssssss-nix2aci-0.1.0.drv",
+        "sbom": "/nix/store/ssssssssssssssssssssssssssssssss-sbom-a-1.0/a-1.0.spdx.json",
     },
     "sbom": {
         "format": "sbom",
