@@ -123,8 +123,11 @@ def test_the_authfile_given_is_the_one_used(key_home, tmp_path):  # noqa: F811
         login = ("--push", destination, INSECURE, "--authfile")
         refused = postprocess(image, work, key_home, *login, tmp_path / "wrong.json", check=False)
         assert one_line_error(refused).startswith(f"nix2aci: error: the registry {registry.host} refused the login")
-        postprocess(image, work, key_home, *login, tmp_path / "right.json")
-        assert registry_digest(destination) == index_entry(image)["digest"]
+        pushed = postprocess(image, work, key_home, *login, tmp_path / "right.json")
+        # push read the registry's manifest with that login, and checked it is the one built.
+        label = image_label("busyboxImage")
+        digest = index_entry(image)["digest"]
+        assert pushed.stdout.splitlines()[-1] == f"images/{label}: pushed to {destination} {digest}"
 
 
 @pytest.mark.parametrize(
