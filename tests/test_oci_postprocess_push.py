@@ -72,6 +72,7 @@ def test_push_links_as_a_gc_root_pushes_the_built_manifest_and_signs_it(layout, 
         result.stdout.splitlines()[-1] == f"images/{label}: pushed to docker://{host}/pp:t {digest}, signed by {signer}"
     )
     assert registry_digest(f"docker://{host}/pp:t") == digest
+    assert repositories(site) == ["pp"]  # what the refusals below check is empty
     assert signatures(site) == [site.signatures / f"pp@{digest.replace(':', '=')}" / "signature-1"]
     verified = site.verify("pp:t")
     assert verified.returncode == 0, verified.stderr
