@@ -11,8 +11,12 @@ The builder writes the script beside the image
    and registers the link as an indirect GC root: the image references its
    layers, so the root keeps them too;
 2. prints the link and how to push it;
-3. with ``--push DEST``, runs ``nix2aci push --sign LINK DEST`` through the same
-   command line (without ``--sign`` when the image was built with ``sign = false``).
+3. with ``--push DEST`` (and push's ``--registries.d``, ``--authfile``,
+   ``--tls-verify``, checked before step 1 by :mod:`nix2aci.commands.postprocess`),
+   does what ``nix2aci push --sign [OPTIONS] LINK DEST`` does, in this process
+   (without ``--sign`` when the image was built with ``sign = false``, or
+   ``--no-sign`` is given: there is no way to sign through the script of an image
+   built not to be signed; ``nix2aci push --sign`` does that).
 
 Nothing is signed here: an OCI image's signature is of its manifest as a
 registry holds it (the containers' "simple signing"), which ``push --sign`` writes.
@@ -25,6 +29,8 @@ import shlex
 import stat
 from dataclasses import dataclass
 
+from .distribution.reference import Destination
+from .distribution.skopeo import Options
 from .errors import Nix2AciError, UsageError
 from .signing import atomic
 from .signing.postprocess import register_gc_root, shown
@@ -41,6 +47,14 @@ class OciImage:
     format: str
     name: str
     target: str
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    """``--push DEST`` with push's registry options, both checked."""
+
+    destination: Destination
+    registry: Options
 
 
 def _plain_name(option: str, name: str) -> str:
@@ -99,25 +113,15 @@ def link_image(image: OciImage, outdir: str, force: bool = False) -> str:
     return link
 
 
-def push_arguments(link: str, destination: str, sign: bool) -> list[str]:
-    """The command line (after ``nix2aci``) that pushes the image linked at ``link`` to ``destination``.
-
-    ``--`` ends the options: a destination or link starting with ``-`` stays an operand.
-    """
-    return ["push", *(["--sign"] if sign else []), "--", shown(link), destination]
-
-
 def summary(image: OciImage, link: str, sign: bool) -> str:
     """The lines postprocess prints: the link, what it is, and how to push it."""
     what = "an OCI image layout" if image.format == "oci-layout" else "a docker-archive"
-    words = push_arguments(link, "DEST", sign)
-    words.remove("--")  # as a user types it
-    push = " ".join(["nix2aci", *map(shlex.quote, words)])
+    words = ["nix2aci", "push", *(["--sign"] if sign else []), shown(link), "DEST"]
     return "\n".join(
         [
             f"{shown(link)} -> {image.target}",
             f"  image:     {what}, a GC root while the link exists",
-            f"  push:      {push}   (or postprocess.sh --push DEST)",
+            f"  push:      {' '.join(map(shlex.quote, words))}   (or postprocess.sh --push DEST)",
         ]
     )
 
@@ -129,13 +133,13 @@ def main(
     outdir: str | None = None,
     sign: bool = True,
     force: bool = False,
-    push: str | None = None,
+    push: PushRequest | None = None,
 ) -> int:
-    """The ``postprocess`` command for an OCI image: link, root, print; then push to ``push`` when given.
+    """The ``postprocess`` command for an OCI image: link, root, print; then push as ``push`` says when given.
 
     Input: a build output (``./result`` and the like are followed to the store
     path, which the link must name), the image's format and name as
-    ``postprocess.sh`` gives them, OUTDIR (default ./images), whether ``push``
+    ``postprocess.sh`` gives them, OUTDIR (default ./images), whether the push
     signs. Output: the exit status (push's, when pushing).
     """
     image = image_of(os.path.realpath(store_output), image_format, name)
@@ -143,8 +147,6 @@ def main(
     print(summary(image, link, sign), flush=True)
     if push is None:
         return 0
-    # The same command line, in this process: push's errors are its one line, as if the user typed it.
-    from . import commands
+    from .commands.push import push_image
 
-    options = commands.parser().parse_args(push_arguments(link, push, sign))
-    return options.handler(options)
+    return push_image(shown(link), push.destination, push.registry, sign)

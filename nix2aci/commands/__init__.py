@@ -54,9 +54,17 @@ COMMANDS = (
 )
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse, with a bad option or operand told in one line, as every other error (``--help`` for the usage)."""
+
+    def error(self, message: str):
+        """Print ``PROG: error: MESSAGE (PROG --help)`` and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line: each module of :data:`COMMANDS` adds its subcommand."""
-    top = argparse.ArgumentParser(
+    top = OneLineErrors(
         prog="nix2aci",
         description="Container images from Nix store closures.",
         epilog="Exit status: 0 success; 1 invalid input or a failed step (run: the app's status); 2 usage error, "

@@ -23,7 +23,8 @@ def add_registry_options(command: argparse.ArgumentParser) -> None:
     """The options that say how to reach a registry, shared by push and verify."""
     command.add_argument("--registries.d", dest="registries_d", metavar="DIR", help="where signatures are kept")
     command.add_argument("--authfile", metavar="FILE", help="credentials (default: containers', REGISTRY_AUTH_FILE)")
-    command.add_argument("--tls-verify", type=tls_verify, default=True, metavar="true|false", help="default: true")
+    # None when not given (verified): postprocess refuses these options without --push, so it must tell.
+    command.add_argument("--tls-verify", type=tls_verify, metavar="true|false", help="default: true")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,17 +49,25 @@ def registry_options(options: argparse.Namespace, need_registries_d: bool):
     if options.authfile is not None and not os.path.isfile(options.authfile):
         raise UsageError(f"--authfile {options.authfile} is not a file")
     registries = publish.default_registries_d(options.registries_d) if need_registries_d else options.registries_d
-    return skopeo.Options(options.authfile, options.tls_verify, registries)
+    return skopeo.Options(options.authfile, options.tls_verify is not False, registries)
 
 
 def handle(options: argparse.Namespace) -> int:
-    """Push IMAGE to DEST; print where, the digest and the signer."""
-    from ..distribution import publish, reference, source
+    """Push IMAGE to DEST (see :func:`push_image`)."""
+    from ..distribution import reference
 
     destination = reference.parse_destination(options.destination)
-    image = source.resolve(options.image)
-    pushed = publish.push(image, destination, registry_options(options, options.sign), options.sign)
+    return push_image(options.image, destination, registry_options(options, options.sign), options.sign)
+
+
+def push_image(image: str, destination, registry, sign: bool) -> int:
+    """Push the image result ``image`` (a path as the user names it) to ``destination`` (a checked
+    :class:`reference.Destination`) with ``registry`` (:func:`registry_options`), signed when ``sign``;
+    print where, the digest and the signer. Returns the exit status, 0: failures raise."""
+    from ..distribution import publish, source
+
+    pushed = publish.push(source.resolve(image), destination, registry, sign)
     digest = f" {pushed.digest}" if pushed.digest else ""
     signed = f", signed by {pushed.signer}" if pushed.signer else ""
-    print(f"{options.image}: pushed to {pushed.destination}{digest}{signed}")
+    print(f"{image}: pushed to {pushed.destination}{digest}{signed}")
     return 0
