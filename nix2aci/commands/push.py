@@ -61,4 +61,6 @@ def handle(options: argparse.Namespace) -> int:
     digest = f" {pushed.digest}" if pushed.digest else ""
     signed = f", signed by {pushed.signer}" if pushed.signer else ""
     print(f"{options.image}: pushed to {pushed.destination}{digest}{signed}")
+    for attached in pushed.attached:
+        print(f"{options.image}: referrer {attached.digest} of {attached.subject}, listed by {attached.listed_by}")
     return 0
