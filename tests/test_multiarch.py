@@ -65,8 +65,9 @@ def blob(layout: Path, digest: str) -> dict:
 
 
 def only_manifest(layout: Path) -> dict:
-    """The one descriptor of ``layout``'s index.json."""
-    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
+    """The one image descriptor of ``layout``'s index.json (beside its SBOM artifacts)."""
+    manifests = json.loads((layout / "index.json").read_text())["manifests"]
+    (entry,) = [entry for entry in manifests if "artifactType" not in entry]
     return entry
 
 
