@@ -358,3 +358,18 @@ def test_a_bad_registry_reference_is_one_line(arguments, message):
     result = nix2aci("sbom", *arguments, check=False)
     assert result.returncode == 2
     assert one_line_error(result).startswith(f"nix2aci: error: {message}")
+
+
+def test_an_sbom_changed_in_the_registrys_storage_is_refused(layout, registry):
+    image, (artifact,) = entries(layout)
+    tag = image["annotations"][REF_NAME]
+    push(layout, f"docker://{registry.host}/busybox")
+    (layer,) = json.loads(blob(layout, artifact["digest"]))["layers"]
+    encoded = layer["digest"].removeprefix("sha256:")
+    data = registry.storage / "docker/registry/v2/blobs/sha256" / encoded[:2] / encoded / "data"
+    data.write_bytes(data.read_bytes().replace(b"busybox", b"bosybux"))
+    error = one_line_error(sbom_command(f"docker://{registry.host}/busybox:{tag}", check=False))
+    assert (
+        error
+        == f"nix2aci: error: docker://{registry.host}/busybox:{tag}: the registry served another SBOM than {layer['digest']}"
+    )
