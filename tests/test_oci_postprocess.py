@@ -38,8 +38,10 @@ def gc_roots() -> str:
 
 
 def manifest_digest(layout: Path) -> str:
-    """The digest of the one manifest an OCI image layout's index names."""
-    (manifest,) = json.loads((layout / "index.json").read_text())["manifests"]
+    """The digest of the one image manifest an OCI image layout's index names (beside its SBOM artifact)."""
+    (manifest,) = [
+        entry for entry in json.loads((layout / "index.json").read_text())["manifests"] if "artifactType" not in entry
+    ]
     return manifest["digest"]
 
 

@@ -369,7 +369,5 @@ def test_an_sbom_changed_in_the_registrys_storage_is_refused(layout, registry):
     data = registry.storage / "docker/registry/v2/blobs/sha256" / encoded[:2] / encoded / "data"
     data.write_bytes(data.read_bytes().replace(b"busybox", b"bosybux"))
     error = one_line_error(sbom_command(f"docker://{registry.host}/busybox:{tag}", check=False))
-    assert (
-        error
-        == f"nix2aci: error: docker://{registry.host}/busybox:{tag}: the registry served another SBOM than {layer['digest']}"
-    )
+    reference = f"docker://{registry.host}/busybox:{tag}"
+    assert error == f"nix2aci: error: {reference}: the registry served another SBOM than {layer['digest']}"
