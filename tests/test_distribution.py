@@ -98,7 +98,7 @@ def entry(tag: str | None = "t", media_type: str = MANIFEST_TYPE) -> dict:
 
 def test_a_layout_gives_its_tag_its_digest_and_whether_it_is_an_index(tmp_path):
     assert source.resolve(str(make_layout(tmp_path / "a", [entry()]))) == source.Source(
-        f"oci:{tmp_path}/a:t", "t", False, DIGEST
+        f"oci:{tmp_path}/a:t", "t", False, DIGEST, str(tmp_path / "a")
     )
     assert source.resolve(str(make_layout(tmp_path / "b", [entry(None)]))).tag is None
     assert source.resolve(str(make_layout(tmp_path / "c", [entry("t", INDEX_TYPE)]))).index
@@ -109,9 +109,14 @@ def test_a_layout_gives_its_tag_its_digest_and_whether_it_is_an_index(tmp_path):
     [
         ("{", "index.json is not JSON"),
         ("[]", "index.json is not a JSON object"),
-        ([], "manifests must list exactly one image, it lists 0"),
-        ([entry(), entry()], "manifests must list exactly one image, it lists 2"),
-        ([{**entry(), "mediaType": "text/plain"}], "manifests[0].mediaType 'text/plain' is neither"),
+        ([], "manifests must list exactly one image (and artifacts about it), it lists 0"),
+        ([entry(), entry()], "manifests must list exactly one image (and artifacts about it), it lists 2"),
+        (
+            [{**entry(), "artifactType": "x"}],
+            "manifests must list exactly one image (and artifacts about it), it lists 0",
+        ),
+        ([entry(None), {**entry(), "artifactType": "x"}], "the image has no org.opencontainers.image.ref.name"),
+        ([{**entry(), "mediaType": "text/plain"}], "the image's mediaType 'text/plain' is neither"),
         ([{**entry(), "annotations": {"org.opencontainers.image.ref.name": 7}}], "is not a string"),
         ('{"manifests": ' + "[" * 100000 + "]" * 100000 + "}", "index.json is not JSON"),
     ],

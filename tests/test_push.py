@@ -91,11 +91,21 @@ def push(image: Path, destination: str, *options: str, check: bool = True, env: 
     return nix2aci("push", INSECURE, *options, image, destination, check=check, env=env)
 
 
+def sbom_artifact(layout: Path) -> tuple[str, set[str]]:
+    """The digest of the SBOM artifact's manifest in ``layout``, and of its blobs (the empty config, the SBOM)."""
+    (entry,) = [
+        entry for entry in json.loads((layout / "index.json").read_text())["manifests"] if "artifactType" in entry
+    ]
+    manifest = json.loads((layout / "blobs/sha256" / entry["digest"].removeprefix("sha256:")).read_text())
+    return entry["digest"], {manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])}
+
+
 def measured_push(registry, image: Path, repository: str, tag: str) -> list[str]:
-    """Push ``image`` to ``REPOSITORY:TAG`` of ``registry``; the digests of the blobs the registry received."""
+    """Push ``image`` to ``REPOSITORY:TAG`` of ``registry``; the digests of the blobs the registry received: the
+    image's, then its SBOM artifact's, whose manifest is sent after them."""
     since = registry.log_position()
     push(image, f"docker://{registry.host}/{repository}:{tag}")
-    return registry.uploads(since, f"{repository}/manifests/{tag}")
+    return registry.uploads(since, f"{repository}/manifests/{sbom_artifact(image)[0]}")
 
 
 def test_a_pushed_image_has_the_digest_built_and_podman_and_docker_pull_and_run_it(
@@ -105,7 +115,7 @@ def test_a_pushed_image_has_the_digest_built_and_podman_and_docker_pull_and_run_
     result = push(layout, f"docker://{registry.host}/nix2aci/busybox")  # the tag is the image's
     reference = f"{registry.host}/nix2aci/busybox:{tag}"
     built = index_entry(layout)["digest"]
-    assert result.stdout.strip() == f"{layout}: pushed to docker://{reference} {built}"
+    assert result.stdout.splitlines()[0] == f"{layout}: pushed to docker://{reference} {built}"
     # The registry serves the very manifest that was built: same bytes, same digest (nothing recompressed).
     raw = skopeo_inspect(f"docker://{reference}", "--raw")
     assert "sha256:" + hashlib.sha256(raw.encode()).hexdigest() == built
@@ -142,15 +152,20 @@ def test_an_unchanged_image_uploads_nothing_and_a_changed_app_only_its_layers(re
     first = Path(nix_build_expression(app_image(secrets.token_hex(8))).stdout.split()[-1])
     changed = Path(nix_build_expression(app_image(secrets.token_hex(8))).stdout.split()[-1])
     uploaded = measured_push(registry, first, "app", "t")
-    assert sorted(uploaded) == sorted(blobs(first))
+    assert sorted(uploaded) == sorted(blobs(first) | sbom_artifact(first)[1])
     again = measured_push(registry, first, "app", "t")
     assert again == []
     after_change = measured_push(registry, changed, "app", "t")
     # What differs, and nothing else: the layer that holds the app, and the config (the last layer, whose profile
-    # does not link the app's share/, is the same).
+    # does not link the app's share/, is the same); and the SBOM, which names the new app (its empty config is there).
     manifest, _ = documents(changed)
-    assert sorted(after_change) == sorted(blobs(changed) - blobs(first))
-    assert set(after_change) == {manifest["config"]["digest"], *layers_holding(changed, "app")}
+    assert sorted(after_change) == sorted(
+        (blobs(changed) | sbom_artifact(changed)[1]) - blobs(first) - sbom_artifact(first)[1]
+    )
+    assert set(after_change) - sbom_artifact(changed)[1] == {
+        manifest["config"]["digest"],
+        *layers_holding(changed, "app"),
+    }
     assert len(layers_holding(changed, "app")) == 1
     sizes = [sum(registry.blob_size(digest) for digest in pushed) for pushed in (uploaded, again, after_change)]
     with capsys.disabled():

@@ -70,4 +70,6 @@ def push_image(image: str, destination, registry, sign: bool) -> int:
     digest = f" {pushed.digest}" if pushed.digest else ""
     signed = f", signed by {pushed.signer}" if pushed.signer else ""
     print(f"{image}: pushed to {pushed.destination}{digest}{signed}")
+    for attached in pushed.attached:
+        print(f"{image}: referrer {attached.digest} of {attached.subject}, listed by {attached.listed_by}")
     return 0

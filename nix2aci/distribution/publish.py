@@ -4,6 +4,10 @@ A push resolves the image (:mod:`.source`) and its destination (:mod:`.reference
 skopeo (:mod:`.skopeo`), reads back the registry's manifest to check its digest is the one built,
 and, asked to sign, has skopeo sign it with nix2aci's key into the registries.d store, then
 verifies that signature with only the public key, as a consumer would (:mod:`.simple_signing`).
+To a registry, the artifacts the layout holds about the image (its SBOM; each platform's, for an
+index) follow it as referrers (:mod:`.referrers`), unsigned: each is bound to its image by its
+``subject``, and the signature covers the image's manifest only. Other destinations (Docker, podman's
+storage, a layout) keep no artifacts: they get the image alone.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import Nix2AciError, UsageError
-from . import registries_d, simple_signing, skopeo
+from . import referrers, registries_d, registry, simple_signing, skopeo
 from .reference import Destination
 from .source import Source
 
@@ -21,11 +25,12 @@ from .source import Source
 @dataclass(frozen=True)
 class Pushed:
     """What a push did: the destination (with its tag), the registry's manifest digest (None elsewhere),
-    and the signer's fingerprint (None unsigned)."""
+    the signer's fingerprint (None unsigned) and the referrers attached to the image (a registry's)."""
 
     destination: Destination
     digest: str | None
     signer: str | None
+    attached: tuple[referrers.Attached, ...] = ()
 
 
 def tagged(destination: Destination, source: Source) -> Destination:
@@ -61,11 +66,28 @@ def registry_digest(destination: Destination, options: skopeo.Options) -> str:
     return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
 
+def artifacts(source: Source) -> list[referrers.Artifact]:
+    """The artifacts ``source``'s layout lists, read and checked: each refers to an image of the source."""
+    found = []
+    for descriptor in source.artifacts:
+        artifact = referrers.read_artifact(source.path, descriptor, f"the artifact {descriptor.get('digest')}")
+        if artifact.subject not in source.subjects:
+            raise Nix2AciError(
+                f"{source.path}/index.json: the artifact {descriptor.get('digest')} refers to {artifact.subject!r}, "
+                "which is not the layout's image"
+            )
+        found.append(artifact)
+    return found
+
+
 def push(source: Source, destination: Destination, options: skopeo.Options, sign: bool) -> Pushed:
-    """Copy ``source`` to ``destination`` (tagged); sign it when asked. See the module's docstring."""
+    """Copy ``source`` to ``destination`` (tagged) and, to a registry, its artifacts; sign the image when asked.
+    See the module's docstring."""
     from ..signing import openpgp
 
     destination = tagged(destination, source)
+    # Read before anything is sent: a bad layout stops the push before the registry changes.
+    to_attach = artifacts(source) if destination.transport == "docker" else []
     key = gpg = store = None
     if sign:
         store = signature_store(destination, options.registries_d)
@@ -89,7 +111,9 @@ def push(source: Source, destination: Destination, options: skopeo.Options, sign
         keys = openpgp.export_public_key(gpg, key).encode()
         signatures = simple_signing.read_signatures(store, destination.repository, digest)
         signer = simple_signing.verify(signatures, keys, destination.docker_reference(), digest).fingerprint
-    return Pushed(destination, digest, signer)
+    client = registry.Client(destination.name, options) if to_attach else None
+    attached = tuple(referrers.attach(client, artifact) for artifact in to_attach)
+    return Pushed(destination, digest, signer, attached)
 
 
 def verify_pushed(destination: Destination, keys: bytes, options: skopeo.Options) -> tuple[str, str]:

@@ -4,7 +4,9 @@ IMAGE may be
 
 - an OCI image layout (a directory holding ``oci-layout`` and ``index.json``, as ``buildOCIImage``
   makes): ``oci:PATH[:TAG]``; its index names exactly one image, an image manifest or an image
-  index (a multi-platform image, copied whole: ``skopeo copy --all``);
+  index (a multi-platform image, copied whole: ``skopeo copy --all``), and the artifacts about it
+  (entries with an ``artifactType``: nix2aci's SBOMs, whose subject is the image or one of the
+  index's images), pushed beside it as referrers (:mod:`.referrers`);
 - a docker-archive (``buildOCIImage { format = "docker-archive"; }``): the ``.tar`` itself, or the
   result directory holding exactly one ``.tar``: ``docker-archive:PATH``; its ``manifest.json``
   names exactly one image.
@@ -29,6 +31,8 @@ MANIFEST_MEDIA_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 REF_NAME = "org.opencontainers.image.ref.name"
+# The key of a descriptor that makes the manifest it names an artifact's (image-spec 1.1).
+ARTIFACT_TYPE = "artifactType"
 # index.json and manifest.json are a few hundred bytes; more is not an image nix2aci made.
 DOCUMENT_LIMIT = 1 << 20
 
@@ -37,12 +41,17 @@ DOCUMENT_LIMIT = 1 << 20
 class Source:
     """A checked image: ``reference`` for skopeo, its ``tag`` (or None), whether it is a multi-platform
     ``index`` (copied with ``--all``), and the ``digest`` of its top manifest when the layout records it
-    (a docker-archive has no manifest of its own: skopeo makes one)."""
+    (a docker-archive has no manifest of its own: skopeo makes one). A layout's also has its ``path``, the
+    descriptors of the ``artifacts`` index.json lists beside the image, and the digests of the image
+    manifests they may refer to (``subjects``: the image's, or each of the index's)."""
 
     reference: str
     tag: str | None
     index: bool
     digest: str | None
+    path: str | None = None
+    artifacts: tuple[dict, ...] = ()
+    subjects: frozenset[str] = frozenset()
 
 
 def _json(data: bytes, what: str, kind: type) -> dict | list:
@@ -64,31 +73,53 @@ def _check_path(path: str) -> None:
         raise UsageError(f"IMAGE {inputs.shown(path)}: a path with ':' cannot be given to skopeo; rename or link it")
 
 
+def _index_images(path: str, digest: str) -> frozenset[str]:
+    """The digests of the manifests the image index blob ``digest`` of the layout ``path`` lists."""
+    algorithm, _, encoded = digest.partition(":")
+    if algorithm != "sha256" or len(encoded) != 64 or not all(c in "0123456789abcdef" for c in encoded):
+        raise Nix2AciError(f"{path}/index.json: the image index's digest {digest!r} is no sha256 digest")
+    with inputs.open_beneath(path, f"blobs/sha256/{encoded}", "the image index", store_links=True) as file:
+        index = _json(file.read(DOCUMENT_LIMIT + 1), f"{path}: the image index {digest}", dict)
+    manifests = index.get("manifests")
+    if not isinstance(manifests, list) or not all(isinstance(entry, dict) for entry in manifests):
+        raise Nix2AciError(f"{path}: the image index {digest} has no list of manifests")
+    return frozenset(entry.get("digest") for entry in manifests if isinstance(entry.get("digest"), str))
+
+
 def from_layout(path: str) -> Source:
-    """The one image of the OCI layout ``path``."""
+    """The one image of the OCI layout ``path``, and the artifacts about it."""
     _check_path(path)
     with inputs.open_beneath(path, "index.json", "the layout's index", store_links=True) as file:
         index = _json(file.read(DOCUMENT_LIMIT + 1), f"{path}/index.json", dict)
     manifests = index.get("manifests")
-    if isinstance(manifests, list):
-        # An artifact (nix2aci's SBOM) is about the image, not an image of its own.
-        manifests = [entry for entry in manifests if not (isinstance(entry, dict) and "artifactType" in entry)]
-    if not isinstance(manifests, list) or len(manifests) != 1 or not isinstance(manifests[0], dict):
-        count = len(manifests) if isinstance(manifests, list) else "no"
-        raise Nix2AciError(f"{path}/index.json: manifests must list exactly one image, it lists {count}")
-    (entry,) = manifests
+    if not isinstance(manifests, list) or not all(isinstance(entry, dict) for entry in manifests):
+        raise Nix2AciError(f"{path}/index.json: manifests must be a list of descriptors")
+    images = [entry for entry in manifests if ARTIFACT_TYPE not in entry]
+    artifacts = tuple(entry for entry in manifests if ARTIFACT_TYPE in entry)
+    if len(images) != 1:
+        raise Nix2AciError(
+            f"{path}/index.json: manifests must list exactly one image (and artifacts about it), it lists {len(images)}"
+        )
+    (entry,) = images
     media_type = entry.get("mediaType")
     if media_type not in (INDEX_MEDIA_TYPE, *MANIFEST_MEDIA_TYPES):
         raise Nix2AciError(
-            f"{path}/index.json: manifests[0].mediaType {media_type!r} is neither an image manifest nor an index"
+            f"{path}/index.json: the image's mediaType {media_type!r} is neither an image manifest nor an index"
         )
     tag = (entry.get("annotations") or {}).get(REF_NAME) if isinstance(entry.get("annotations"), dict) else None
     if tag is not None and not isinstance(tag, str):
-        raise Nix2AciError(f"{path}/index.json: manifests[0].annotations[{REF_NAME!r}] is not a string")
+        raise Nix2AciError(f"{path}/index.json: the image's annotations[{REF_NAME!r}] is not a string")
+    if tag is None and artifacts:
+        raise Nix2AciError(
+            f"{path}/index.json: the image has no {REF_NAME} annotation, which skopeo needs beside artifacts"
+        )
     digest = entry.get("digest") if isinstance(entry.get("digest"), str) else None
+    subjects = frozenset()
+    if artifacts and digest:
+        subjects = _index_images(path, digest) if media_type == INDEX_MEDIA_TYPE else frozenset([digest])
     # Without a tag, skopeo takes the index's only image.
     reference = f"oci:{path}:{tag}" if tag else f"oci:{path}"
-    return Source(reference, tag, media_type == INDEX_MEDIA_TYPE, digest)
+    return Source(reference, tag, media_type == INDEX_MEDIA_TYPE, digest, path, artifacts, subjects)
 
 
 def from_archive(path: str) -> Source:

@@ -254,6 +254,8 @@ class LayoutCheck:
         self._documents: dict[tuple[str, str], tuple[Any, list[SpecError]]] = {}
         # The manifests checked, by digest: their config documents (None: unreadable).
         self._configs: dict[str, Any] = {}
+        # The image manifests' descriptors, by digest: in index.json, or in an image index it names.
+        self.images: dict[str, dict[str, Any]] = {}
 
     def document(self, name: str, kind: str, schema: Schema | None = None) -> Any:
         """The JSON file ``name`` checked as ``kind`` (with ``schema``, default SCHEMAS[kind]); None (and a
@@ -376,6 +378,7 @@ class LayoutCheck:
                 kind = show(entry["mediaType"])
                 self.warnings.append(f"{where}: a {kind}, not an image manifest; it was not checked")
             return
+        self.images.setdefault(entry["digest"], entry)
         manifest = self.blob(entry, where, "manifest")
         if manifest is None:
             return
@@ -392,7 +395,7 @@ class LayoutCheck:
 
     def artifact(self, manifest: dict[str, Any], where: str, images: dict[str, dict[str, Any]]) -> None:
         """Check an artifact manifest: its config (the empty one's two bytes ``{}`` when of that media type)
-        and layers, and that its subject is an image manifest of the index, ``images`` by digest."""
+        and layers, and that its subject is an image manifest of the layout, ``images`` by digest."""
         config = manifest["config"]
         self.blob(config, f"{where} config", "bytes")
         if config["mediaType"] == EMPTY and config["digest"] != EMPTY_DIGEST:
@@ -403,7 +406,10 @@ class LayoutCheck:
         named = images.get(subject["digest"])
         if named is None or (named["mediaType"], named["size"]) != (subject["mediaType"], subject["size"]):
             self.found.append(
-                SpecError(f"{where} subject", "must be the descriptor of an image manifest the index names")
+                SpecError(
+                    f"{where} subject",
+                    "must be the descriptor of an image manifest that index.json names, or an image index it names",
+                )
             )
 
 
@@ -422,7 +428,8 @@ def problems(root: str | Opener, *, hash_layers: bool = True, warnings: list[str
     ``hash_layers``), one per layer, and that the platform a descriptor gives is
     the one the config says. A manifest whose descriptor in index.json has an
     ``artifactType`` is an artifact's (image-spec 1.1, nix2aci's SBOM): its blobs
-    are checked, and that its ``subject`` is an image of the index. Each blob is
+    are checked, and that its ``subject`` is an image manifest of the layout
+    (one index.json names, or one of an image index it names). Each blob is
     read at most once, and no file is read through a link, but for a blob that
     links into the Nix store (nix2aci's layouts link their layers' builds), nor
     when it is not a regular file. With ``warnings`` (a list, for ``nix2aci validate``), what the
@@ -434,14 +441,16 @@ def problems(root: str | Opener, *, hash_layers: bool = True, warnings: list[str
     index = check.document("index.json", "index")
     if not check.opener.is_directory("blobs"):
         check.found.append(SpecError("blobs", "must be a directory"))
-    entries = index["manifests"] if index else []
-    images = {entry["digest"]: entry for entry in entries if entry["mediaType"] == MANIFEST and ARTIFACT not in entry}
-    for i, entry in enumerate(entries):
-        where = f"index.json.manifests[{i}]"
-        if entry["mediaType"] == MANIFEST and ARTIFACT in entry:
-            artifact = check.blob(entry, where, "artifact")
-            if artifact is not None:
-                check.artifact(artifact, where, images)
-        else:
-            check.entry(entry, where, top=True)
+    entries = list(enumerate(index["manifests"] if index else []))
+    is_artifact = [entry["mediaType"] == MANIFEST and ARTIFACT in entry for _, entry in entries]
+    for (i, entry), artifact in zip(entries, is_artifact, strict=True):
+        if not artifact:
+            check.entry(entry, f"index.json.manifests[{i}]", top=True)
+    # The images are all known (an index's too) before an artifact's subject is looked up among them.
+    for (i, entry), artifact in zip(entries, is_artifact, strict=True):
+        if artifact:
+            where = f"index.json.manifests[{i}]"
+            document = check.blob(entry, where, "artifact")
+            if document is not None:
+                check.artifact(document, where, check.images)
     return check.found
