@@ -52,6 +52,12 @@ def push_options(site: Site, name: str) -> list[str]:
     return ["--push", f"docker://{site.registry.host}/{name}", INSECURE, "--registries.d", str(site.publish)]
 
 
+def pushed_line(result) -> str:
+    """The line push printed of the image pushed (a line for each referrer, its SBOM, follows)."""
+    (line,) = [line for line in result.stdout.splitlines() if ": pushed to " in line]
+    return line
+
+
 def test_push_links_as_a_gc_root_pushes_the_built_manifest_and_signs_it(layout, site, key_home, tmp_path):  # noqa: F811
     work = tmp_path / "work"
     mine = work / "images" / "notes.txt"
@@ -68,9 +74,7 @@ def test_push_links_as_a_gc_root_pushes_the_built_manifest_and_signs_it(layout, 
     assert mine.read_bytes() == b"my notes\n"
     host = site.registry.host
     signer = fingerprint(key_home)
-    assert (
-        result.stdout.splitlines()[-1] == f"images/{label}: pushed to docker://{host}/pp:t {digest}, signed by {signer}"
-    )
+    assert pushed_line(result) == f"images/{label}: pushed to docker://{host}/pp:t {digest}, signed by {signer}"
     assert registry_digest(f"docker://{host}/pp:t") == digest
     assert repositories(site) == ["pp"]  # what the refusals below check is empty
     assert signatures(site) == [site.signatures / f"pp@{digest.replace(':', '=')}" / "signature-1"]
@@ -91,7 +95,7 @@ def test_an_image_built_with_sign_false_pushes_unsigned_and_takes_no_sign(site, 
     result = postprocess(image, work, key_home, *push_options(site, "unsigned:t"))
     digest = index_entry(image)["digest"]
     host = site.registry.host
-    assert result.stdout.splitlines()[-1].endswith(f": pushed to docker://{host}/unsigned:t {digest}")
+    assert pushed_line(result).endswith(f": pushed to docker://{host}/unsigned:t {digest}")
     assert registry_digest(f"docker://{host}/unsigned:t") == digest
     assert signatures(site) == []
     assert "has no signature" in one_line_error(site.verify("unsigned:t"))
@@ -105,7 +109,7 @@ def test_the_docker_archive_result_pushes_and_signs_too(site, key_home, tmp_path
     assert os.readlink(work / "images" / tarball.name) == str(tarball)
     host = site.registry.host
     digest = registry_digest(f"docker://{host}/archive:t")
-    assert result.stdout.splitlines()[-1] == (
+    assert pushed_line(result) == (
         f"images/{tarball.name}: pushed to docker://{host}/archive:t {digest}, signed by {fingerprint(key_home)}"
     )
     assert signatures(site) == [site.signatures / f"archive@{digest.replace(':', '=')}" / "signature-1"]
@@ -128,7 +132,7 @@ def test_the_authfile_given_is_the_one_used(key_home, tmp_path):  # noqa: F811
         # push read the registry's manifest with that login, and checked it is the one built.
         label = image_label("busyboxImage")
         digest = index_entry(image)["digest"]
-        assert pushed.stdout.splitlines()[-1] == f"images/{label}: pushed to {destination} {digest}"
+        assert pushed_line(pushed) == f"images/{label}: pushed to {destination} {digest}"
 
 
 @pytest.mark.parametrize(
