@@ -45,8 +45,10 @@ def layout() -> Path:
 
 
 def index_entry(layout: Path) -> dict:
-    """The one entry of ``layout``'s index.json."""
-    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
+    """The one image entry of ``layout``'s index.json (its SBOM artifact aside)."""
+    (entry,) = [
+        entry for entry in json.loads((layout / "index.json").read_text())["manifests"] if "artifactType" not in entry
+    ]
     return entry
 
 
@@ -250,6 +252,13 @@ def test_a_missing_tag_is_one_line(layout, registry, tmp_path):
     os.chmod(untagged / "index.json", 0o644)
     index = json.loads((untagged / "index.json").read_text())
     del index["manifests"][0]["annotations"]
+    (untagged / "index.json").write_text(json.dumps(index))
+    # Beside its SBOM artifact, skopeo cannot pick an untagged image: said before skopeo runs.
+    error = one_line_error(push(untagged, f"docker://{registry.host}/busybox:given", check=False))
+    assert error.endswith(
+        "index.json: manifests[0], the image beside artifacts, has no org.opencontainers.image.ref.name"
+    )
+    index["manifests"] = index["manifests"][:1]
     (untagged / "index.json").write_text(json.dumps(index))
     error = one_line_error(push(untagged, f"docker://{registry.host}/busybox", check=False))
     assert error == (

@@ -29,6 +29,8 @@ MANIFEST_MEDIA_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 REF_NAME = "org.opencontainers.image.ref.name"
+# The key of a descriptor (image-spec 1.1) that makes the manifest it names an artifact's.
+ARTIFACT = "artifactType"
 # index.json and manifest.json are a few hundred bytes; more is not an image nix2aci made.
 DOCUMENT_LIMIT = 1 << 20
 
@@ -70,18 +72,23 @@ def from_layout(path: str) -> Source:
     with inputs.open_beneath(path, "index.json", "the layout's index", store_links=True) as file:
         index = _json(file.read(DOCUMENT_LIMIT + 1), f"{path}/index.json", dict)
     manifests = index.get("manifests")
-    if not isinstance(manifests, list) or len(manifests) != 1 or not isinstance(manifests[0], dict):
-        count = len(manifests) if isinstance(manifests, list) else "no"
-        raise Nix2AciError(f"{path}/index.json: manifests must list exactly one image, it lists {count}")
-    (entry,) = manifests
+    if not isinstance(manifests, list) or not all(isinstance(entry, dict) for entry in manifests):
+        raise Nix2AciError(f"{path}/index.json: manifests must be a list of descriptors")
+    # An artifact (nix2aci's SBOM, which refers to the image) is not an image.
+    images = [(i, entry) for i, entry in enumerate(manifests) if ARTIFACT not in entry]
+    if len(images) != 1:
+        raise Nix2AciError(f"{path}/index.json: manifests must list exactly one image, it lists {len(images)}")
+    ((i, entry),) = images
     media_type = entry.get("mediaType")
     if media_type not in (INDEX_MEDIA_TYPE, *MANIFEST_MEDIA_TYPES):
         raise Nix2AciError(
-            f"{path}/index.json: manifests[0].mediaType {media_type!r} is neither an image manifest nor an index"
+            f"{path}/index.json: manifests[{i}].mediaType {media_type!r} is neither an image manifest nor an index"
         )
     tag = (entry.get("annotations") or {}).get(REF_NAME) if isinstance(entry.get("annotations"), dict) else None
     if tag is not None and not isinstance(tag, str):
-        raise Nix2AciError(f"{path}/index.json: manifests[0].annotations[{REF_NAME!r}] is not a string")
+        raise Nix2AciError(f"{path}/index.json: manifests[{i}].annotations[{REF_NAME!r}] is not a string")
+    if not tag and len(manifests) > 1:  # skopeo takes an untagged image only when it is the index's only entry
+        raise Nix2AciError(f"{path}/index.json: manifests[{i}], the image beside artifacts, has no {REF_NAME}")
     digest = entry.get("digest") if isinstance(entry.get("digest"), str) else None
     # Without a tag, skopeo takes the index's only image.
     reference = f"oci:{path}:{tag}" if tag else f"oci:{path}"
