@@ -234,8 +234,11 @@ def test_nar_hash_of_a_tree_deeper_than_python_recurses_is_nix_s(tmp_path):
     (deepest / "file").write_bytes(b"x")
     (deepest / "link").symlink_to("../..")
     (root / "sibling\N{SNOWMAN}").write_bytes(b"")
-    dumped = subprocess.run(["nix-store", "--dump", str(root)], capture_output=True, check=True).stdout
-    assert sbom.nar_sha256(str(root)) == hashlib.sha256(dumped).hexdigest()
+    try:
+        dumped = subprocess.run(["nix-store", "--dump", str(root)], capture_output=True, check=True).stdout
+        assert sbom.nar_sha256(str(root)) == hashlib.sha256(dumped).hexdigest()
+    finally:  # rm, not pytest's cleanup: shutil.rmtree recurses per level too
+        run(["rm", "-rf", str(root)])
 
 
 def test_names_split_as_nix_parse_drv_name():

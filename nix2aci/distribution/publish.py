@@ -66,6 +66,9 @@ def push(source: Source, destination: Destination, options: skopeo.Options, sign
     from ..signing import openpgp
 
     destination = tagged(destination, source)
+    if destination.transport == "oci-archive" and os.path.lexists(destination.name):
+        # skopeo writes the archive whole, through a link too: what was there would be lost.
+        raise UsageError(f"DEST {destination}: {destination.name} exists; remove it or name a new file")
     key = gpg = store = None
     if sign:
         store = signature_store(destination, options.registries_d)
