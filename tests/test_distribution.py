@@ -3,10 +3,13 @@ claims and skopeo's errors, each fed hostile input."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import socket
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -102,6 +105,11 @@ def test_a_layout_gives_its_tag_its_digest_and_whether_it_is_an_index(tmp_path):
     )
     assert source.resolve(str(make_layout(tmp_path / "b", [entry(None)]))).tag is None
     assert source.resolve(str(make_layout(tmp_path / "c", [entry("t", INDEX_TYPE)]))).index
+    # buildOCIImage's layout: the image, and its SBOM as an artifact referring to it, which is no image to push.
+    sbom = {**entry(None), "artifactType": "application/spdx+json"}
+    assert source.resolve(str(make_layout(tmp_path / "d", [entry(), sbom]))) == source.Source(
+        f"oci:{tmp_path}/d:t", "t", False, DIGEST, str(tmp_path / "d"), (sbom,), frozenset([DIGEST])
+    )
 
 
 @pytest.mark.parametrize(
@@ -219,6 +227,8 @@ def test_the_most_specific_namespace_wins_then_default_docker(tmp_path):
         ({"a.yaml": "docker:\n  h.example:\n    lookaside: [1]\n"}, "lookaside must be a URL string"),
         ({"a.yaml": "docker:\n  h.example: {}\n", "b.yaml": "docker:\n  h.example: {}\n"}, "also configured in"),
         ({"a.yaml": "x: !!python/object/apply:os.system ['true']\n"}, "is not YAML"),
+        ({"a.yaml": "[" * 100_000}, "a.yaml nests YAML deeper than nix2aci reads"),
+        ({"a.yaml": "docker: " + "{a: " * 50_000}, "a.yaml nests YAML deeper than nix2aci reads"),
     ],
 )
 def test_a_hostile_registries_d_is_one_line(tmp_path, files, problem):
@@ -269,6 +279,50 @@ def test_signatures_are_read_until_the_first_missing_number(tmp_path):
     assert [data for _, data in found] == [b"sig1", b"sig2"]
     with pytest.raises(Nix2AciError, match="is not a file://, http:// or https:// URL"):
         simple_signing.read_signatures("ftp://x", "x", DIGEST)
+
+
+def test_a_fifo_in_the_lookaside_is_refused_at_once(tmp_path):
+    directory = tmp_path / f"x@sha256={'ab' * 32}"
+    directory.mkdir()
+    os.mkfifo(directory / "signature-1")  # no writer: opening it to read would wait for ever
+    with pytest.raises(Nix2AciError) as caught:
+        simple_signing.read_signatures(f"file://{tmp_path}", "x", DIGEST)
+    assert str(caught.value) == f"the signature {directory}/signature-1 is a FIFO, not a regular file"
+    assert type(caught.value) is Nix2AciError  # the store's content, not a command-line argument
+
+
+@pytest.fixture
+def trickling_server():
+    """An http server that answers every request with a header and then one byte at a time, until the test ends;
+    yields its URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def trickle(connection: socket.socket) -> None:
+        with connection:
+            connection.recv(4096)
+            connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+            while not done.wait(0.1):
+                connection.sendall(b"x")
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):  # the listener closed: the test is over
+            while True:
+                threading.Thread(target=trickle, args=(listener.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    done.set()
+    listener.close()
+
+
+def test_a_lookaside_that_answers_a_byte_at_a_time_is_given_up(trickling_server, monkeypatch):
+    # Each byte comes well within the socket's timeout: only a deadline on the whole answer stops the read.
+    monkeypatch.setattr(simple_signing, "FETCH_TIMEOUT", 1)
+    with pytest.raises(Nix2AciError) as caught:
+        simple_signing.read_signatures(trickling_server, "x", DIGEST)
+    url = simple_signing.signature_url(trickling_server, "x", DIGEST, 1)
+    assert str(caught.value) == f"cannot read the signature {url}: no whole answer within 1 s"
 
 
 # --- skopeo's errors --------------------------------------------------------------------------------------------

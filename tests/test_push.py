@@ -19,6 +19,7 @@ import secrets
 import shutil
 import struct
 import subprocess
+import tarfile
 import termios
 from pathlib import Path
 
@@ -272,15 +273,38 @@ def test_a_missing_tag_is_one_line(layout, registry, tmp_path):
     os.chmod(untagged, 0o755)
     os.chmod(untagged / "index.json", 0o644)
     index = json.loads((untagged / "index.json").read_text())
-    # The image alone, untagged (its SBOM's entry, untagged too, would make skopeo ask which one).
-    index["manifests"] = [image_entry(untagged)]
-    del index["manifests"][0]["annotations"]
+    image = image_entry(untagged)
+    del next(entry for entry in index["manifests"] if entry == image)["annotations"]
+    (untagged / "index.json").write_text(json.dumps(index))
+    # Beside its SBOM artifact, skopeo cannot pick an untagged image: said before skopeo runs.
+    error = one_line_error(push(untagged, f"docker://{registry.host}/busybox:given", check=False))
+    assert error.endswith(
+        "index.json: the image has no org.opencontainers.image.ref.name annotation, which skopeo needs beside artifacts"
+    )
+    index["manifests"] = [entry for entry in index["manifests"] if "artifactType" not in entry]  # the image alone
     (untagged / "index.json").write_text(json.dumps(index))
     error = one_line_error(push(untagged, f"docker://{registry.host}/busybox", check=False))
     assert error == (
         f"nix2aci: error: DEST docker://{registry.host}/busybox: the image has no tag of its own: add :TAG to DEST"
     )
     push(untagged, f"docker://{registry.host}/busybox:given")  # a tag in DEST is enough
+
+
+def test_an_oci_archive_destination_never_replaces_a_file(layout, tmp_path):
+    canary, target = tmp_path / "notes.txt", tmp_path / "target.txt"
+    canary.write_text("keep")
+    target.write_text("keep too")
+    (tmp_path / "link.tar").symlink_to(target)  # skopeo would write through it
+    for existing in (canary, tmp_path / "link.tar"):
+        error = one_line_error(push(layout, f"oci-archive:{existing}", check=False))
+        assert (
+            error
+            == f"nix2aci: error: DEST oci-archive:{existing}:1.35.0: {existing} exists; remove it or name a new file"
+        )
+    assert (canary.read_text(), target.read_text()) == ("keep", "keep too")
+    push(layout, f"oci-archive:{tmp_path / 'new.tar'}")
+    with tarfile.open(tmp_path / "new.tar") as archive:
+        assert "index.json" in archive.getnames()
 
 
 @pytest.mark.parametrize(

@@ -243,3 +243,20 @@ def test_a_detached_signature_is_not_a_simple_signature(key_home):
     with openpgp.public_keyring((key_home / "pubkeys.gpg").read_bytes()) as home, pytest.raises(Nix2AciError) as caught:
         openpgp.verify_attached(home, detached)
     assert str(caught.value) == "it is not a signed message holding its data (gpg --sign)"
+
+
+def test_a_signature_whose_data_expands_past_the_limit_is_stopped_there(key_home, tmp_path):
+    # 64 MiB of zeros compress to a few kilobytes: the data a signature may hold is bounded by what gpg
+    # makes of it, not by the signature's size (a 4 MiB one could expand to terabytes).
+    expanded = 64 << 20
+    bomb = subprocess.run(["gpg", "--homedir", str(key_home), "--batch", "--compress-algo", "bzip2", "--sign"],
+                          input=bytes(expanded), capture_output=True, check=True).stdout  # fmt: skip
+    assert len(bomb) < openpgp.SIGNATURE_LIMIT < expanded
+    with openpgp.public_keyring((key_home / "pubkeys.gpg").read_bytes()) as home, pytest.raises(Nix2AciError) as caught:
+        openpgp.verify_attached(home, bomb)
+    assert str(caught.value) == f"its data is over {openpgp.SIGNATURE_LIMIT} bytes: not the claim of a simple signature"
+    small = subprocess.run(["gpg", "--homedir", str(key_home), "--batch", "--sign"], input=b'{"critical": {}}',
+                           capture_output=True, check=True).stdout  # fmt: skip
+    with openpgp.public_keyring((key_home / "pubkeys.gpg").read_bytes()) as home:
+        signer, data = openpgp.verify_attached(home, small)
+    assert (signer.fingerprint, data) == (fingerprint(key_home), b'{"critical": {}}')

@@ -224,6 +224,23 @@ def test_nar_hash_of_a_tree_with_links_and_executables_is_nix_store_s(tmp_path):
         assert sbom.nar_sha256(path) == store_hash_hex(path), path
 
 
+def test_nar_hash_of_a_tree_deeper_than_python_recurses_is_nix_s(tmp_path):
+    # Deeper than Python's recursion limit (1000), within PATH_MAX: the NAR hash recursed per level and failed here.
+    root = deepest = tmp_path / "deep"
+    root.mkdir()
+    for _ in range(1200):  # one level at a time: mkdir(parents=True) recurses too
+        deepest = deepest / "a"
+        deepest.mkdir()
+    (deepest / "file").write_bytes(b"x")
+    (deepest / "link").symlink_to("../..")
+    (root / "sibling\N{SNOWMAN}").write_bytes(b"")
+    try:
+        dumped = subprocess.run(["nix-store", "--dump", str(root)], capture_output=True, check=True).stdout
+        assert sbom.nar_sha256(str(root)) == hashlib.sha256(dumped).hexdigest()
+    finally:  # rm, not pytest's cleanup: shutil.rmtree recurses per level too
+        run(["rm", "-rf", str(root)])
+
+
 def test_names_split_as_nix_parse_drv_name():
     expected = nix_eval_json(
         'map builtins.parseDrvName [ "glibc-host-2.36" "busybox-static-host" "python3-3.11.2" '

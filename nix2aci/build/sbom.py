@@ -57,19 +57,10 @@ def _nar_string(data: bytes) -> bytes:
     return len(data).to_bytes(8, "little") + data + b"\0" * (-len(data) % 8)
 
 
-def _nar_pieces(path: bytes) -> Iterator[bytes]:
-    """The NAR serialisation of ``path`` (not followed if a link), in pieces; files are read in chunks."""
-    info = os.lstat(path)
-    yield _nar_string(b"(")
+def _leaf_pieces(path: bytes, info: os.stat_result) -> Iterator[bytes]:
+    """The NAR type and contents of the symlink or regular file ``path`` (``lstat``: ``info``); files in chunks."""
     if stat.S_ISLNK(info.st_mode):
         yield from map(_nar_string, (b"type", b"symlink", b"target", os.readlink(path)))
-    elif stat.S_ISDIR(info.st_mode):
-        yield from map(_nar_string, (b"type", b"directory"))
-        # Nix sorts a directory's entries by their bytes.
-        for name in sorted(os.listdir(path)):
-            yield from map(_nar_string, (b"entry", b"(", b"name", name, b"node"))
-            yield from _nar_pieces(os.path.join(path, name))
-            yield _nar_string(b")")
     elif stat.S_ISREG(info.st_mode):
         yield from map(_nar_string, (b"type", b"regular"))
         if info.st_mode & stat.S_IXUSR:
@@ -81,7 +72,35 @@ def _nar_pieces(path: bytes) -> Iterator[bytes]:
         yield b"\0" * (-info.st_size % 8)
     else:
         raise Nix2AciError(f"{os.fsdecode(path)} is neither a file, a directory nor a symlink: it has no NAR form")
-    yield _nar_string(b")")
+
+
+def _nar_pieces(path: bytes) -> Iterator[bytes]:
+    """The NAR serialisation of ``path`` (not followed if a link), in pieces.
+
+    The directories being written are a stack, not a recursion: a store path may nest deeper than Python recurses.
+    """
+    directories: list[tuple[bytes, Iterator[bytes]]] = []  # each one's path and entries left, innermost last
+    while True:
+        info = os.lstat(path)
+        yield _nar_string(b"(")
+        if stat.S_ISDIR(info.st_mode):
+            yield from map(_nar_string, (b"type", b"directory"))
+            # Nix sorts a directory's entries by their bytes.
+            directories.append((path, iter(sorted(os.listdir(path)))))
+        else:
+            yield from _leaf_pieces(path, info)
+            yield _nar_string(b")") * (2 if directories else 1)  # the node, and the entry holding it
+        while directories:
+            directory, names = directories[-1]
+            name = next(names, None)
+            if name is not None:
+                yield from map(_nar_string, (b"entry", b"(", b"name", name, b"node"))
+                path = os.path.join(directory, name)
+                break
+            directories.pop()
+            yield _nar_string(b")") * (2 if directories else 1)
+        else:
+            return
 
 
 def nar_sha256(path: str) -> str:

@@ -86,6 +86,9 @@ def push(source: Source, destination: Destination, options: skopeo.Options, sign
     from ..signing import openpgp
 
     destination = tagged(destination, source)
+    if destination.transport == "oci-archive" and os.path.lexists(destination.name):
+        # skopeo writes the archive whole, through a link too: what was there would be lost.
+        raise UsageError(f"DEST {destination}: {destination.name} exists; remove it or name a new file")
     # Read before anything is sent: a bad layout stops the push before the registry changes.
     to_attach = artifacts(source) if destination.transport == "docker" else []
     key = gpg = store = None

@@ -58,6 +58,8 @@ def _load_yaml(path: str) -> object:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise Nix2AciError(f"{path} is not YAML: {str(error).splitlines()[0]}") from None
+    except RecursionError:  # nesting deeper than PyYAML's recursive parser goes
+        raise Nix2AciError(f"{path} nests YAML deeper than nix2aci reads") from None
 
 
 def _stores(entry: object, source: str) -> Stores:

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
+from .. import inputs
 from ..errors import Nix2AciError
 from ..signing import openpgp
 
@@ -68,18 +71,45 @@ def signature_url(lookaside: str, repository: str, digest: str, number: int) -> 
     return f"{lookaside.rstrip('/')}/{repository}@{algorithm}={hexadecimal}/signature-{number}"
 
 
+def _fetch_http(url: str) -> bytes:
+    """The first SIGNATURE_LIMIT + 1 bytes at the http(s) ``url``, read within FETCH_TIMEOUT seconds in all.
+
+    The socket's timeout bounds each read only: a server that sends a byte now and then would hold the
+    fetch for ever. So it runs in a daemon thread, given up (it ends with the process) past the deadline.
+    """
+    outcome: queue.Queue = queue.Queue()
+
+    def fetch() -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:
+                outcome.put(response.read(SIGNATURE_LIMIT + 1))
+        except Exception as error:  # handed to the caller's thread
+            outcome.put(error)
+
+    threading.Thread(target=fetch, daemon=True).start()
+    try:
+        found = outcome.get(timeout=FETCH_TIMEOUT)
+    except queue.Empty:
+        raise Nix2AciError(f"cannot read the signature {url}: no whole answer within {FETCH_TIMEOUT} s") from None
+    if isinstance(found, Exception):
+        raise found
+    return found
+
+
 def _fetch(url: str) -> bytes | None:
     """The bytes at a ``file://``, ``http://`` or ``https://`` URL; None when there is nothing there."""
     parsed = urllib.parse.urlparse(url)
     try:
         if parsed.scheme == "file":
-            with open(urllib.parse.unquote(parsed.path), "rb") as file:
+            # Opened as a user's input: a FIFO or device there would block the read for ever.
+            with inputs.open_input(urllib.parse.unquote(parsed.path), "the signature") as file:
                 return file.read(SIGNATURE_LIMIT + 1)
         if parsed.scheme in ("http", "https"):
-            with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:
-                return response.read(SIGNATURE_LIMIT + 1)
-    except FileNotFoundError:
-        return None
+            return _fetch_http(url)
+    except inputs.InputError as error:  # a store's content, not the command line's: no usage error
+        if error.missing:
+            return None
+        raise Nix2AciError(str(error)) from None
     except urllib.error.HTTPError as error:
         if error.code == 404:
             return None

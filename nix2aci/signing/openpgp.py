@@ -438,17 +438,30 @@ def verify_stream(home: str, data: BinaryIO, signature: bytes) -> tuple[Signer, 
 def verify_attached(home: str, signed: bytes) -> tuple[Signer, bytes]:
     """Verify ``signed``, one binary-mode signature holding its data (``gpg --sign``), with the keys of ``home``.
 
-    Output: the signer and the data signed. Raises :class:`Nix2AciError` as :func:`verify_stream` does.
+    Output: the signer and the data signed. Raises :class:`Nix2AciError` as :func:`verify_stream` does, and
+    for data over SIGNATURE_LIMIT bytes, where gpg is stopped: a small message may compress terabytes.
     """
-    with tempfile.TemporaryDirectory(dir=home) as work:
-        signed_path, data_path = os.path.join(work, "signed"), os.path.join(work, "data")
-        with open(signed_path, "wb") as file:
-            file.write(signed)
-        result = run_gpg(home, ["--output", data_path, "--decrypt", signed_path])
-        stderr = result.stderr.decode("utf-8", "replace")
-        signer = _judge(_status(result.stderr), stderr, result.returncode, attached=True)
-        with open(data_path, "rb") as file:
-            return signer, file.read(SIGNATURE_LIMIT + 1)
+    with tempfile.NamedTemporaryFile(dir=home) as signed_file, tempfile.TemporaryFile() as errors:
+        signed_file.write(signed)
+        signed_file.flush()
+        command = _gpg_command(home, 2, ["--output", "-", "--decrypt", signed_file.name])
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+        except FileNotFoundError:
+            raise Nix2AciError("gpg is not installed (Debian: apt-get install gnupg)") from None
+        with process:  # closes its stdout and waits for it
+            try:
+                data = process.stdout.read(SIGNATURE_LIMIT + 1)
+            except BaseException:
+                process.kill()
+                raise
+            if len(data) > SIGNATURE_LIMIT:
+                process.kill()
+                raise Nix2AciError(f"its data is over {SIGNATURE_LIMIT} bytes: not the claim of a simple signature")
+        errors.seek(0)
+        stderr = errors.read()
+    signer = _judge(_status(stderr), stderr.decode("utf-8", "replace"), process.returncode, attached=True)
+    return signer, data
 
 
 def verify_file(path: str, keyring: str, signature: str | None = None) -> Signer:
