@@ -102,6 +102,11 @@ def test_a_layout_gives_its_tag_its_digest_and_whether_it_is_an_index(tmp_path):
     )
     assert source.resolve(str(make_layout(tmp_path / "b", [entry(None)]))).tag is None
     assert source.resolve(str(make_layout(tmp_path / "c", [entry("t", INDEX_TYPE)]))).index
+    # nix2aci's SBOM, an artifact about the image beside it in the index, is not a second image
+    sbom = {**entry(None), "artifactType": "application/spdx+json", "digest": "sha256:" + "1" * 64}
+    assert source.resolve(str(make_layout(tmp_path / "d", [sbom, entry()]))) == source.Source(
+        f"oci:{tmp_path}/d:t", "t", False, DIGEST
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,8 +114,9 @@ def test_a_layout_gives_its_tag_its_digest_and_whether_it_is_an_index(tmp_path):
     [
         ("{", "index.json is not JSON"),
         ("[]", "index.json is not a JSON object"),
-        ([], "manifests must list exactly one image, it lists 0"),
-        ([entry(), entry()], "manifests must list exactly one image, it lists 2"),
+        ([], "manifests must list exactly one image (artifacts aside), it lists 0"),
+        ([entry(), entry()], "manifests must list exactly one image (artifacts aside), it lists 2"),
+        ([{**entry(), "artifactType": "application/spdx+json"}], "exactly one image (artifacts aside), it lists 0"),
         ([{**entry(), "mediaType": "text/plain"}], "manifests[0].mediaType 'text/plain' is neither"),
         ([{**entry(), "annotations": {"org.opencontainers.image.ref.name": 7}}], "is not a string"),
         ('{"manifests": ' + "[" * 100000 + "]" * 100000 + "}", "index.json is not JSON"),

@@ -29,6 +29,8 @@ MANIFEST_MEDIA_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 REF_NAME = "org.opencontainers.image.ref.name"
+# The key of an index entry that names an artifact (image-spec 1.1), not an image.
+ARTIFACT = "artifactType"
 # index.json and manifest.json are a few hundred bytes; more is not an image nix2aci made.
 DOCUMENT_LIMIT = 1 << 20
 
@@ -70,10 +72,16 @@ def from_layout(path: str) -> Source:
     with inputs.open_beneath(path, "index.json", "the layout's index", store_links=True) as file:
         index = _json(file.read(DOCUMENT_LIMIT + 1), f"{path}/index.json", dict)
     manifests = index.get("manifests")
-    if not isinstance(manifests, list) or len(manifests) != 1 or not isinstance(manifests[0], dict):
-        count = len(manifests) if isinstance(manifests, list) else "no"
-        raise Nix2AciError(f"{path}/index.json: manifests must list exactly one image, it lists {count}")
-    (entry,) = manifests
+    # An artifact about the image (nix2aci's SBOM) is not an image: skopeo takes the image by its tag.
+    images = (
+        [e for e in manifests if not (isinstance(e, dict) and ARTIFACT in e)] if isinstance(manifests, list) else []
+    )
+    if len(images) != 1 or not isinstance(images[0], dict):
+        count = len(images) if isinstance(manifests, list) else "no"
+        raise Nix2AciError(
+            f"{path}/index.json: manifests must list exactly one image (artifacts aside), it lists {count}"
+        )
+    (entry,) = images
     media_type = entry.get("mediaType")
     if media_type not in (INDEX_MEDIA_TYPE, *MANIFEST_MEDIA_TYPES):
         raise Nix2AciError(
