@@ -36,7 +36,8 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
     assert size >= 40  # the issue's closure of at least 40 MB
     assert row(report, "100")[1] == str(paths + 1)
     assert row(report, "first build, maxLayers = 100")[4] == str(paths + 1)
-    # ... a rebuild after the application changed packs only its layer and the last one (and lists it in the SBOM)
+    # ... a rebuild after the application changed packs only its layer and the last one: Nix has the rest
+    # (6 derivations: the application, the layering, those two layers, the image and its SBOM)
     rebuild = row(report, "rebuild after the application changed, maxLayers = 100")
     assert rebuild[3:5] == ["6", "2: bench-app, rootfs-bench-python-bench"]
     # with maxLayers = 4 the shared layer holds the other paths, never the application, and is not repacked
@@ -49,3 +50,22 @@ def test_the_benchmark_runs_and_writes_its_tables(tmp_path):
     assert row(report, "rebuild after the application changed, maxLayers = 1")[4] == "1: rootfs-bench-python-bench"
     # the layers of Python's closure are shared with another image: same digest, one file in the store
     assert "each shared layer stored once: met" in report
+
+    # Pushes, each repetition to a fresh registry: the first uploads every layer and the config ...
+    first = row(report, "first push")
+    assert first[3] == f"{paths + 1} layers, config"
+    layer_bytes = int(first[5].replace(",", ""))
+    assert 0 < layer_bytes < int(first[4].replace(",", ""))
+    # ... the same image again uploads no blob (the manifest only), nor does skopeo copy alone ...
+    for unchanged in ("second push, unchanged", "the same again, unchanged, by skopeo copy alone"):
+        assert row(report, unchanged)[3:6] == ["nothing", row(report, unchanged)[4], "0"]
+    assert "no layer bytes: met" in report
+    # ... and after the application changed, its layer, the last layer (its profile links the app) and the config
+    changed = row(report, "push after the application changed")
+    assert changed[3] == "bench-app, the last layer, config"
+    assert 0 < int(changed[5].replace(",", "")) < layer_bytes / 100
+    # the anchors' way, one layer: every push of a changed image uploads that whole layer again
+    single = [row(report, f"single layer: {push}") for push in ("first push", "push after the application changed")]
+    for cells in single:
+        assert cells[3] == "the one layer, config"
+    assert int(single[1][5].replace(",", "")) > 0.9 * int(single[0][5].replace(",", ""))
