@@ -149,4 +149,5 @@ def main(
         return 0
     from .commands.push import push_image
 
-    return push_image(shown(link), push.destination, push.registry, sign)
+    # The link itself is pushed: shown() is how it is printed, not a path to open.
+    return push_image(link, push.destination, push.registry, sign, named=shown(link))

@@ -4,6 +4,7 @@ claims and skopeo's errors, each fed hostile input."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from nix2aci import inputs
 from nix2aci.distribution import registries_d, simple_signing, skopeo, source
 from nix2aci.distribution.reference import Destination, parse_destination, parse_scope
 from nix2aci.errors import Nix2AciError, UsageError
@@ -85,30 +87,74 @@ def test_a_bad_policy_scope_is_refused(scope):
 # --- Sources -----------------------------------------------------------------------------------------------------
 
 
-def make_layout(directory: Path, entries: list | str, media_type: str = MANIFEST_TYPE) -> Path:
-    """An OCI layout whose index.json lists ``entries`` (or is the text ``entries``); no blobs are needed."""
-    directory.mkdir()
+BLOBS: dict[str, bytes] = {}  # what each layout of make_layout holds in blobs/sha256, by digest
+
+
+def blob(document: dict | bytes, media_type: str) -> dict:
+    """The descriptor of ``document`` (JSON, or bytes as they are), which is added to BLOBS."""
+    data = document if isinstance(document, bytes) else json.dumps(document).encode()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    BLOBS[digest] = data
+    return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+
+# A valid image: its layer is not read (push checks layers' sizes, not their contents), a config, its manifest,
+# an image index naming it, and an artifact (an SBOM) whose subject it is.
+LAYER = blob(b"a layer", "application/vnd.oci.image.layer.v1.tar")
+CONFIG = blob(
+    {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [DIGEST]}},
+    "application/vnd.oci.image.config.v1+json",
+)
+MANIFEST = blob({"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "config": CONFIG, "layers": [LAYER]}, MANIFEST_TYPE)
+IMAGE_INDEX = blob({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [MANIFEST]}, INDEX_TYPE)
+SBOM = {
+    **blob(
+        {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "artifactType": "application/spdx+json",
+            "config": blob(b"{}", "application/vnd.oci.empty.v1+json"),
+            "layers": [blob(b"{}", "application/spdx+json")],
+            "subject": MANIFEST,
+        },
+        MANIFEST_TYPE,
+    ),
+    "artifactType": "application/spdx+json",
+}
+
+
+def make_layout(directory: Path, entries: list | str) -> Path:
+    """An OCI layout whose index.json lists ``entries`` (or is the text ``entries``), with the blobs of BLOBS."""
+    (directory / "blobs/sha256").mkdir(parents=True)
     (directory / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     text = entries if isinstance(entries, str) else json.dumps({"schemaVersion": 2, "manifests": entries})
     (directory / "index.json").write_text(text)
+    for digest, data in BLOBS.items():
+        (directory / "blobs/sha256" / digest.removeprefix("sha256:")).write_bytes(data)
     return directory
 
 
 def entry(tag: str | None = "t", media_type: str = MANIFEST_TYPE) -> dict:
+    """index.json's descriptor of MANIFEST (or IMAGE_INDEX, by ``media_type``), tagged ``tag``."""
     annotations = {"annotations": {"org.opencontainers.image.ref.name": tag}} if tag else {}
-    return {"mediaType": media_type, "digest": DIGEST, "size": 1, **annotations}
+    return {**(MANIFEST if media_type == MANIFEST_TYPE else IMAGE_INDEX), "mediaType": media_type, **annotations}
 
 
 def test_a_layout_gives_its_tag_its_digest_and_whether_it_is_an_index(tmp_path):
     assert source.resolve(str(make_layout(tmp_path / "a", [entry()]))) == source.Source(
-        f"oci:{tmp_path}/a:t", "t", False, DIGEST, str(tmp_path / "a")
+        f"oci:{tmp_path}/a:t", "t", False, MANIFEST["digest"], str(tmp_path / "a")
     )
     assert source.resolve(str(make_layout(tmp_path / "b", [entry(None)]))).tag is None
     assert source.resolve(str(make_layout(tmp_path / "c", [entry("t", INDEX_TYPE)]))).index
     # buildOCIImage's layout: the image, and its SBOM as an artifact referring to it, which is no image to push.
-    sbom = {**entry(None), "artifactType": "application/spdx+json"}
-    assert source.resolve(str(make_layout(tmp_path / "d", [entry(), sbom]))) == source.Source(
-        f"oci:{tmp_path}/d:t", "t", False, DIGEST, str(tmp_path / "d"), (sbom,), frozenset([DIGEST])
+    assert source.resolve(str(make_layout(tmp_path / "d", [entry(), SBOM]))) == source.Source(
+        f"oci:{tmp_path}/d:t",
+        "t",
+        False,
+        MANIFEST["digest"],
+        str(tmp_path / "d"),
+        (SBOM,),
+        frozenset([MANIFEST["digest"]]),
     )
 
 
@@ -146,6 +192,24 @@ def test_a_layout_whose_index_is_a_fifo_or_a_link_out_is_refused_at_once(tmp_pat
     (layout / "index.json").symlink_to("/etc/passwd")
     with pytest.raises(Nix2AciError, match="symbolic link"):
         source.resolve(str(layout))
+
+
+@pytest.mark.parametrize("descriptor", [LAYER, CONFIG], ids=["layer", "config"])
+def test_a_layout_whose_blob_links_out_of_the_store_is_refused_unread(tmp_path, descriptor):
+    layout = make_layout(tmp_path / "l", [entry()])
+    canary = tmp_path / "canary"
+    os.mkfifo(canary)  # nothing writes it: were the link followed, reading would hang
+    encoded = descriptor["digest"].removeprefix("sha256:")
+    for target in (canary, Path("/etc/shadow")):
+        (layout / "blobs/sha256" / encoded).unlink(missing_ok=True)
+        (layout / "blobs/sha256" / encoded).symlink_to(target)
+        with pytest.raises(Nix2AciError) as caught:
+            source.resolve(str(layout))
+        assert str(caught.value).startswith(f"IMAGE {layout} is not a valid OCI image layout: index.json.manifests[0]")
+        assert str(caught.value).endswith(
+            f"names blob {descriptor['digest']}, which is a symbolic link to {target}, which is not in the Nix store "
+            f"{inputs.store_dir()}"
+        )
 
 
 def make_archive(path: Path, members: dict[str, bytes]) -> Path:

@@ -204,3 +204,18 @@ def test_postprocess_push_writes_the_image_to_an_oci_destination(tmp_path):
     (manifest,) = json.loads((destination / "index.json").read_text())["manifests"]
     assert manifest["annotations"]["org.opencontainers.image.ref.name"] == "pushed-tag"
     assert manifest["digest"] == manifest_digest(image)
+
+
+def test_postprocess_push_takes_the_link_itself_whatever_characters_outdir_has(layout, tmp_path):
+    """An OUTDIR whose name has a newline and a control character: push is given the link's real path (what is
+    printed of it escapes them, on one line)."""
+    label = image_label("busyboxImage")
+    outdir = "new\nline\x01dir"
+    destination = tmp_path / "pushed"
+    result = postprocess(layout, tmp_path / "work", NO_KEY, "--no-sign", "--push", f"oci:{destination}", outdir)
+    assert result.returncode == 0, result.stderr
+    assert os.readlink(tmp_path / "work" / outdir / label) == str(layout)
+    escaped = repr(f"{outdir}/{label}")  # the link relative to the directory postprocess ran in
+    assert f"{escaped}: pushed to oci:{destination}:1.35.0" in result.stdout.splitlines()
+    (manifest,) = json.loads((destination / "index.json").read_text())["manifests"]
+    assert manifest["digest"] == manifest_digest(layout)

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import pty
@@ -323,3 +324,54 @@ def test_a_bad_destination_is_one_line_before_anything_runs(layout, destination,
     error = one_line_error(push(layout, destination, check=False))
     assert error.startswith(f"nix2aci: error: DEST {destination!r}: {problem}"), error
     assert "allowed: docker://HOST[:PORT]/REPO[:TAG], docker-daemon:NAME[:TAG]" in error
+
+
+def canary_layer(path: Path) -> bytes:
+    """Write at ``path`` a gzip'd tar layer holding one file of fresh secret bytes, outside the Nix store; its
+    bytes (the secret among them, compressed: a test looks for the layer's own digest in the registry)."""
+    with tarfile.open(path, "w:gz") as archive:
+        secret = f"canary {secrets.token_hex(16)}\n".encode()
+        member = tarfile.TarInfo("secret")
+        member.size = len(secret)
+        archive.addfile(member, io.BytesIO(secret))
+    return path.read_bytes()
+
+
+def layout_with_linked_layer(layout: Path, destination: Path, target: Path) -> str:
+    """A copy of ``layout`` (its links into the store kept) whose image's last layer is the file ``target``,
+    reached through a link ``blobs/sha256/DIGEST -> target``: consistent digests and sizes, the image alone (no
+    SBOM, whose subject would no longer match). The layer's digest."""
+    shutil.copytree(layout, destination, symlinks=True)
+    for directory in (destination, destination / "blobs", destination / "blobs/sha256"):
+        os.chmod(directory, 0o755)
+    os.chmod(destination / "index.json", 0o644)
+    data = target.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    (destination / "blobs/sha256" / digest).symlink_to(target)
+    manifest, _ = documents(layout)
+    manifest["layers"][-1] = {**manifest["layers"][-1], "digest": f"sha256:{digest}", "size": len(data)}
+    entry = {**index_entry(layout), **write_blob(destination, manifest)}
+    (destination / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+    return f"sha256:{digest}"
+
+
+def test_a_layout_whose_blob_links_out_of_the_store_is_refused_before_skopeo_reads_it(layout, registry, tmp_path):
+    canary = tmp_path / "canary.tar.gz"
+    canary_bytes = canary_layer(canary)
+    hostile = tmp_path / "hostile"
+    digest = layout_with_linked_layer(layout, hostile, canary)
+
+    error = one_line_error(push(hostile, f"docker://{registry.host}/leak:t", check=False))
+
+    assert error == (
+        f"nix2aci: error: IMAGE {hostile} is not a valid OCI image layout: index.json.manifests[0] layers[2]: "
+        f"names blob {digest}, which is a symbolic link to {canary}, which is not in the Nix store /nix/store"
+    )
+    assert not (registry.storage / "docker/registry/v2/repositories").exists()  # nothing was pushed
+    assert not (registry.storage / "docker/registry/v2/blobs/sha256" / digest[7:9] / digest[7:]).exists()
+    assert canary.read_bytes() == canary_bytes
+    # The same layer as a regular file of the layout is pushed: the link is what was refused.
+    (hostile / "blobs/sha256" / digest.removeprefix("sha256:")).unlink()
+    shutil.copyfile(canary, hostile / "blobs/sha256" / digest.removeprefix("sha256:"))
+    push(hostile, f"docker://{registry.host}/leak:t")
+    assert registry.blob_size(digest) == len(canary_bytes)

@@ -338,9 +338,10 @@ def test_a_layout_whose_artifact_is_about_another_image_is_refused_before_the_pu
         json.dumps({"schemaVersion": 2, "manifests": [image, {**artifact, "digest": digest, "size": len(data)}]})
     )
     error = one_line_error(push(copy, f"docker://{registry.host}/busybox", check=False))
+    # The layout's own check says it, before skopeo reads the layout.
     assert error == (
-        f"nix2aci: error: {copy}/index.json: the artifact {digest} refers to 'sha256:{'0' * 64}', which is not the "
-        "layout's image"
+        f"nix2aci: error: IMAGE {copy} is not a valid OCI image layout: index.json.manifests[1] subject: must be the "
+        "descriptor of an image manifest that index.json names, or an image index it names"
     )
     # Nothing was sent: the registry has no such repository.
     assert not (registry.storage / "docker/registry/v2/repositories/busybox").exists()

@@ -140,6 +140,18 @@ def test_a_signature_of_other_bytes_is_refused(keys, case):
     assert_refused(run_canary(case), case, "is refused", "BAD signature")
 
 
+def test_a_compression_bomb_as_the_signature_is_refused_before_gpg_inflates_it(keys, case, tmp_path):
+    trust_key(case["store"], keys["alice"], "--root")
+    zeros = tmp_path / "zeros"
+    with zeros.open("wb") as file:
+        file.truncate(64 << 20)  # sparse: 64 MiB of zeros that take no disk
+    signature = Path(f"{case['image']}.asc")
+    gpg = ["gpg", "--homedir", str(keys["alice"]), "--batch", "--compress-algo", "zlib", "-z", "9", "--armor"]
+    subprocess.run([*gpg, "--output", str(signature), "--sign", str(zeros)], check=True, capture_output=True)
+    signature.write_text(signature.read_text().replace("PGP MESSAGE", "PGP SIGNATURE"))
+    assert_refused(run_canary(case), case, "is refused: it is not a detached signature: it holds a compressed data")
+
+
 def signed_and_trusted_in_this_process(keys, case, monkeypatch) -> None:
     """For run() called in this process: the image signed by alice, alice trusted for every image, bundles in tmp."""
     require("runc")

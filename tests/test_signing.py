@@ -568,10 +568,20 @@ def odd_signatures(tmp_path_factory) -> dict[str, Path]:
              "--armor", "--detach-sign")  # fmt: skip
         sign("revoked-key", "revoked", "--armor", "--detach-sign")
         sign("two-signatures", "good", "--local-user", "old@example.invalid", "--armor", "--detach-sign")
-        # Not detached: the signed data itself, under a detached signature's armor header.
+        # Not detached: the signed data itself, under a detached signature's armor header; compressed (gpg's
+        # default), stored (a one-pass signature first), and a compression bomb: a sparse file of 256 MiB of
+        # zeros in some 450 KiB, under the size limit, which gpg --verify would inflate before refusing it.
         sign("inline", "good", "--armor", "--sign")
-        inline = (files / "inline.asc").read_text().replace("PGP MESSAGE", "PGP SIGNATURE")
-        (files / "inline.asc").write_text(inline)
+        sign("stored-inline", "good", "--compress-algo", "none", "--armor", "--sign")
+        zeros = files / "zeros"
+        with zeros.open("wb") as file:
+            file.truncate(256 << 20)
+        gpg(home, "--local-user", "good@example.invalid", "--compress-algo", "zlib", "-z", "9", "--armor", "--output",
+            str(files / "compressed-bomb.asc"), "--sign", str(zeros))  # fmt: skip
+        zeros.unlink()
+        for name in ("inline", "stored-inline", "compressed-bomb"):
+            message = (files / f"{name}.asc").read_text()
+            (files / f"{name}.asc").write_text(message.replace("PGP MESSAGE", "PGP SIGNATURE"))
         # Revoke with the certificate gpg made at generation (its first line is defused with a ':').
         fingerprint = next(line.split(":")[9] for line in gpg(home, "--with-colons", "--fingerprint", "revoked@")
                            .stdout.splitlines() if line.startswith("fpr:"))  # fmt: skip
@@ -592,6 +602,8 @@ def odd_signatures(tmp_path_factory) -> dict[str, Path]:
         ("revoked-key", "made by a revoked key, "),
         ("text-mode", "it is a text-mode (class 0x01) signature; appc signs the image's exact bytes: binary mode"),
         ("inline", "it is not a detached signature"),
+        ("stored-inline", "it is not a detached signature: it holds a one-pass signature packet (tag 4)"),
+        ("compressed-bomb", "it is not a detached signature: it holds a compressed data packet (tag 8)"),
         ("two-signatures", "it holds 2 signatures, not one"),
     ],
 )
@@ -607,6 +619,10 @@ def test_verify_refuses_expired_revoked_text_mode_attached_and_double_signatures
     assert refusal in result.stderr
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
     assert (data.read_bytes(), asc.read_bytes()) == before
+
+
+def test_the_compression_bomb_passes_the_size_limit_so_only_its_packets_refuse_it(odd_signatures):
+    assert 100_000 < odd_signatures["compressed-bomb"].stat().st_size < openpgp.SIGNATURE_LIMIT
 
 
 def test_verify_hashes_exactly_the_bytes_it_checked(odd_signatures):

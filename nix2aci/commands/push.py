@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from .. import inputs
 from ..errors import UsageError
 
 
@@ -60,16 +61,18 @@ def handle(options: argparse.Namespace) -> int:
     return push_image(options.image, destination, registry_options(options, options.sign), options.sign)
 
 
-def push_image(image: str, destination, registry, sign: bool) -> int:
-    """Push the image result ``image`` (a path as the user names it) to ``destination`` (a checked
-    :class:`reference.Destination`) with ``registry`` (:func:`registry_options`), signed when ``sign``;
-    print where, the digest and the signer. Returns the exit status, 0: failures raise."""
+def push_image(image: str, destination, registry, sign: bool, named: str | None = None) -> int:
+    """Push the image result ``image`` (a path) to ``destination`` (a checked :class:`reference.Destination`)
+    with ``registry`` (:func:`registry_options`), signed when ``sign``; print where, the digest and the signer,
+    naming the image ``named`` (default: ``image``, as the user gave it), escaped when unprintable (one line).
+    Returns the exit status, 0: failures raise."""
     from ..distribution import publish, source
 
     pushed = publish.push(source.resolve(image), destination, registry, sign)
+    name = inputs.shown(image if named is None else named)
     digest = f" {pushed.digest}" if pushed.digest else ""
     signed = f", signed by {pushed.signer}" if pushed.signer else ""
-    print(f"{image}: pushed to {pushed.destination}{digest}{signed}")
+    print(f"{name}: pushed to {pushed.destination}{digest}{signed}")
     for attached in pushed.attached:
-        print(f"{image}: referrer {attached.digest} of {attached.subject}, listed by {attached.listed_by}")
+        print(f"{name}: referrer {attached.digest} of {attached.subject}, listed by {attached.listed_by}")
     return 0

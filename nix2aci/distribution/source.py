@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .. import inputs
 from ..errors import Nix2AciError, UsageError
+from ..oci.layout import problems
 
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 MANIFEST_MEDIA_TYPES = (
@@ -87,7 +88,9 @@ def _index_images(path: str, digest: str) -> frozenset[str]:
 
 
 def from_layout(path: str) -> Source:
-    """The one image of the OCI layout ``path``, and the artifacts about it."""
+    """The one image of the OCI layout ``path``, and the artifacts about it. The whole layout is checked as
+    nix2aci checks its own (:func:`nix2aci.oci.layout.problems`, layers not hashed): skopeo, which reads it
+    next, follows a blob's link anywhere, and would upload what it points at."""
     _check_path(path)
     with inputs.open_beneath(path, "index.json", "the layout's index", store_links=True) as file:
         index = _json(file.read(DOCUMENT_LIMIT + 1), f"{path}/index.json", dict)
@@ -117,6 +120,9 @@ def from_layout(path: str) -> Source:
     subjects = frozenset()
     if artifacts and digest:
         subjects = _index_images(path, digest) if media_type == INDEX_MEDIA_TYPE else frozenset([digest])
+    found = problems(path, hash_layers=False)
+    if found:
+        raise Nix2AciError(f"IMAGE {inputs.shown(path)} is not a valid OCI image layout: {found[0]}")
     # Without a tag, skopeo takes the index's only image.
     reference = f"oci:{path}:{tag}" if tag else f"oci:{path}"
     return Source(reference, tag, media_type == INDEX_MEDIA_TYPE, digest, path, artifacts, subjects)

@@ -41,6 +41,7 @@ from typing import BinaryIO
 
 from .. import inputs
 from ..errors import Nix2AciError
+from . import packets
 from .atomic import in_nix_store, write_atomically
 
 try:
@@ -410,8 +411,10 @@ def verify_stream(home: str, data: BinaryIO, signature: bytes) -> tuple[Signer, 
     SHA-512 of every byte read. Raises :class:`Nix2AciError` (its subclass
     :class:`UnknownSigner` for a key not in ``home``) unless exactly one good,
     binary-mode signature by an unexpired, unrevoked key covers all the bytes;
-    the message says why, without the file names (callers add them).
+    the message says why, without the file names (callers add them). Packets other than signatures are
+    refused before gpg runs (:mod:`.packets`): gpg would decompress a compressed message before refusing it.
     """
+    packets.check_detached(signature)
     with tempfile.NamedTemporaryFile(dir=home, suffix=".asc") as signature_file, tempfile.TemporaryFile() as status:
         signature_file.write(signature)
         signature_file.flush()
