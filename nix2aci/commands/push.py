@@ -69,7 +69,8 @@ def push_image(image: str, destination, registry, sign: bool) -> int:
     pushed = publish.push(source.resolve(image), destination, registry, sign)
     digest = f" {pushed.digest}" if pushed.digest else ""
     signed = f", signed by {pushed.signer}" if pushed.signer else ""
-    print(f"{image}: pushed to {pushed.destination}{digest}{signed}")
+    unchanged = ", already there (nothing copied)" if pushed.unchanged else ""
+    print(f"{image}: pushed to {pushed.destination}{digest}{signed}{unchanged}")
     for attached in pushed.attached:
         print(f"{image}: referrer {attached.digest} of {attached.subject}, listed by {attached.listed_by}")
     return 0
