@@ -332,6 +332,10 @@ auth:
 BLOB_UPLOADED = re.compile(r'"PUT /v2/(\S+)/blobs/uploads/\S*[?&]digest=sha256%3A([0-9a-f]{64})\S* HTTP/[0-9.]+" 201 ')
 
 
+# A request, as the access log shows it: its method and path, without the query.
+REQUEST = re.compile(r'"([A-Z]+) (/v2/[^ ?"]*)\S* HTTP/[0-9.]+" ')
+
+
 class Registry:
     """A running distribution registry of ``docker_registry``: its address (``host``, ``127.0.0.1:PORT``), its
     storage directory and its log, from which a test reads what was uploaded."""
@@ -345,20 +349,30 @@ class Registry:
         """Where the log ends now: what :meth:`uploads` reads from."""
         return self.log.stat().st_size
 
-    def uploads(self, since: int, manifest: str) -> list[str]:
-        """The digests (``sha256:HEX``) of the blobs uploaded since the log position ``since``, in order, once the
-        log shows the PUT of ``manifest`` (``REPO/manifests/TAG``), which a push sends last: the access log is
-        written after each response, so it is polled for that line (the registry's own word, never a sleep)."""
+    def _log_until(self, since: int, manifest: str) -> str:
+        """The log since the position ``since``, once it shows the PUT of ``manifest`` (``REPO/manifests/REF``),
+        which a push sends last: the access log is written after each response, so it is polled for that line
+        (the registry's own word, never a sleep)."""
         deadline = time.monotonic() + PATIENCE
         while True:
             with self.log.open("rb") as file:
                 file.seek(since)
                 text = file.read().decode(errors="replace")
             if f'"PUT /v2/{manifest} HTTP/' in text:
-                return [f"sha256:{digest}" for _, digest in BLOB_UPLOADED.findall(text)]
+                return text
             if time.monotonic() > deadline:
                 pytest.fail(f"the registry's log shows no PUT of {manifest}:\n{text[-4000:]}")
             time.sleep(0.05)
+
+    def uploads(self, since: int, manifest: str) -> list[str]:
+        """The digests (``sha256:HEX``) of the blobs uploaded since the log position ``since``, in order, up to the
+        PUT of ``manifest`` (see :meth:`_log_until`)."""
+        return [f"sha256:{digest}" for _, digest in BLOB_UPLOADED.findall(self._log_until(since, manifest))]
+
+    def requests(self, since: int, manifest: str) -> list[str]:
+        """The requests (``METHOD /v2/PATH``, query dropped) the registry answered since the log position
+        ``since``, in order, up to the PUT of ``manifest`` (see :meth:`_log_until`)."""
+        return [f"{method} {path}" for method, path in REQUEST.findall(self._log_until(since, manifest))]
 
     def blob_size(self, digest: str) -> int:
         """The size of the blob ``digest`` in the registry's own storage."""

@@ -218,3 +218,27 @@ def test_the_readme_layout_names_the_modules_that_exist() -> None:
         assert not missing, f"README's Layout does not name {missing} of {room}/"
     top = {path.name for path in package.glob("*.py") if path.name not in ("__init__.py", "__main__.py")}
     assert top <= described["nix2aci"], f"README's Layout does not name {sorted(top - described['nix2aci'])}"
+
+
+# Loads the command line in a fresh interpreter and parses ARGV (``--help``: argparse prints it and exits);
+# the modules then loaded go to stderr.
+COMMAND_PROBE = """
+import contextlib, json, sys
+sys.path.insert(0, sys.argv[1])
+from nix2aci.commands import main
+with contextlib.suppress(SystemExit):
+    main(sys.argv[2:])
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["push", "--help"], ["sign", "--help"]])
+def test_the_command_line_loads_only_what_the_command_given_needs(argv: list[str]) -> None:
+    """Startup is not the import of every command's modules: none of the image checkers, builders or
+    schemas (and so neither attrs nor jsonschema) is loaded to parse ``push`` or list the commands."""
+    probe = run([sys.executable, "-I", "-c", COMMAND_PROBE, str(REPO), *argv])
+    assert probe.stdout.startswith("usage: nix2aci")
+    loaded = json.loads(probe.stderr)
+    heavy = ("nix2aci.validate", "nix2aci.inspect", "nix2aci.run", "nix2aci.sbom", "nix2aci.build_thin")
+    assert [module for module in loaded if within(module, (*heavy, *SANDBOX_ROOMS, *SANDBOX_LIBRARIES))] == []
+    assert "nix2aci.commands.push" in loaded

@@ -194,6 +194,40 @@ def test_an_image_index_is_pushed_whole_with_its_digest(layout, registry, tmp_pa
         skopeo_inspect(f"docker://{registry.host}/multi@{entry['digest']}", "--raw")
 
 
+def image_requests(requests: list[str], repository: str, tag: str, image_blobs: set[str]) -> list[str]:
+    """The ``requests`` (``METHOD /v2/PATH``) about the image pushed to ``REPOSITORY:TAG``: its tag's manifest and
+    the blobs ``image_blobs`` (the referrer step's requests about the SBOM are left out)."""
+    paths = {f"/v2/{repository}/manifests/{tag}", *(f"/v2/{repository}/blobs/{blob}" for blob in image_blobs)}
+    return [request for request in requests if request.split(" ", 1)[1] in paths]
+
+
+def test_an_unchanged_push_runs_no_copy_only_one_manifest_lookup_and_another_image_is_copied(
+    layout, registry, tmp_path
+):
+    destination = f"docker://{registry.host}/again:t"
+    built = index_entry(layout)["digest"]
+    sbom_manifest = sbom_artifact(layout)[0]
+    first = push(layout, destination).stdout.splitlines()[0]
+    assert first == f"{layout}: pushed to {destination} {built}"
+    since = registry.log_position()
+    again = push(layout, destination)
+    assert again.stdout.splitlines()[0] == f"{layout}: pushed to {destination} {built}, already there (nothing copied)"
+    # The referrer step still ran (its manifest is PUT last); of the image, only the tag was looked up: skopeo,
+    # which would HEAD every blob and PUT the manifest, did not run.
+    requests = registry.requests(since, f"again/manifests/{sbom_manifest}")
+    assert image_requests(requests, "again", "t", blobs(layout)) == ["GET /v2/again/manifests/t"]
+    assert again.stdout.splitlines()[1].startswith(f"{layout}: referrer {sbom_manifest} of {built}")
+    # The tag now names another image (an index of the same layers): pushing the first image copies it again.
+    multiarch = multi_platform_layout(layout, tmp_path / "multiarch")
+    push(multiarch, destination)
+    since = registry.log_position()
+    copied = push(layout, destination)
+    assert copied.stdout.splitlines()[0] == first
+    requests = registry.requests(since, f"again/manifests/{sbom_manifest}")
+    assert "PUT /v2/again/manifests/t" in image_requests(requests, "again", "t", blobs(layout))
+    assert skopeo_inspect(destination, "--raw") == (layout / "blobs/sha256" / built.removeprefix("sha256:")).read_text()
+
+
 def write_blob(layout: Path, document: dict) -> dict:
     """Add ``document`` to ``layout`` as a JSON blob; its descriptor's digest and size."""
     data = json.dumps(document, sort_keys=True).encode()

@@ -135,6 +135,29 @@ def test_a_signed_push_is_accepted_by_skopeo_podman_and_nix2aci_verify(layout, s
     assert verified.stdout == expected
 
 
+def test_an_unchanged_signed_push_copies_nothing_when_signed_and_signs_when_not(layout, site, key_home):
+    """A signed image pushed again is there and signed: nothing is copied, no signature added, verify accepts it.
+    An image there but unsigned is copied again with --sign (skopeo uploads nothing) and so signed."""
+    digest = index_entry(layout)["digest"]
+    signer = fingerprint(key_home)
+    environment = {"NIX2ACI_GNUPGHOME": str(key_home)}
+    for name in ("twice:t", "unsigned-first:t"):
+        destination = f"docker://{site.registry.host}/{name}"
+        sign = ["--sign", "--registries.d", site.publish] if name == "twice:t" else []
+        nix2aci("push", INSECURE, *sign, layout, destination, env=environment)
+        again = nix2aci(
+            "push", INSECURE, "--sign", "--registries.d", site.publish, layout, destination, env=environment
+        )
+        unchanged = ", already there (nothing copied)" if name == "twice:t" else ""
+        assert (
+            again.stdout.splitlines()[0] == f"{layout}: pushed to {destination} {digest}, signed by {signer}{unchanged}"
+        )
+        signatures = site.signatures / f"{name.split(':')[0]}@{digest.replace(':', '=')}"
+        assert [path.name for path in signatures.iterdir()] == ["signature-1"]
+        verified = site.verify(name)
+        assert verified.stdout == f"{destination}: {digest} good signature by {signer}\n", verified.stderr
+
+
 @pytest.mark.parametrize(
     "case, refusal, verify_refusal",
     [

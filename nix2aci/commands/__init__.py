@@ -13,6 +13,11 @@ Each subcommand is one module of this package, which adds its own parser
 (``add_parser``) and handles its options (``handle``); :func:`parser` is a loop
 over :data:`COMMANDS`. The command line runs outside Nix: the builder
 (:mod:`nix2aci.build`) never imports it.
+
+Startup loads only what the command given needs: the command modules import
+their heavy modules inside ``handle``, and a parser whose options need one (a
+list of choices) adds them only when it is used (``arguments=``), so that
+``nix2aci push`` does not load the image checkers of ``validate``.
 """
 
 from __future__ import annotations
@@ -55,7 +60,22 @@ COMMANDS = (
 
 
 class OneLineErrors(argparse.ArgumentParser):
-    """argparse, with a bad option or operand told in one line, as every other error (``--help`` for the usage)."""
+    """argparse, with a bad option or operand told in one line, as every other error (``--help`` for the usage).
+
+    ``arguments``: a function adding the parser's options, called when the parser is first used rather than
+    when it is made (the options of one subcommand may need modules the others do not load).
+    """
+
+    def __init__(self, *args, arguments=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._arguments = arguments
+
+    def parse_known_args(self, args=None, namespace=None):
+        """Add the deferred options, once, then parse as argparse does."""
+        if self._arguments is not None:
+            arguments, self._arguments = self._arguments, None
+            arguments(self)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
         """Print ``PROG: error: MESSAGE (PROG --help)`` and exit 2."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 
-from .. import build_thin
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``build-thin`` and its options to the command line's ``subparsers``."""
@@ -29,6 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(options: argparse.Namespace) -> int:
     """Build a thin image of packages and link it into OUTDIR."""
+    from .. import build_thin
+
     file = options.file or build_thin.default_file()
     links = build_thin.build_thin(options.name, options.binary, options.packages, file, options.outdir, options.force)
     for link in links:

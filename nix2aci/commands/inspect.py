@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import inspect
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``inspect`` to the command line's ``subparsers``."""
@@ -25,5 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(options: argparse.Namespace) -> int:
     """Print what an image holds."""
+    from .. import inspect
+
     print(json.dumps(inspect.inspect(options.image), indent=2))
     return 0

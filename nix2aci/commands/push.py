@@ -72,7 +72,8 @@ def push_image(image: str, destination, registry, sign: bool, named: str | None 
     name = inputs.shown(image if named is None else named)
     digest = f" {pushed.digest}" if pushed.digest else ""
     signed = f", signed by {pushed.signer}" if pushed.signer else ""
-    print(f"{name}: pushed to {pushed.destination}{digest}{signed}")
+    unchanged = ", already there (nothing copied)" if pushed.unchanged else ""
+    print(f"{name}: pushed to {pushed.destination}{digest}{signed}{unchanged}")
     for attached in pushed.attached:
         print(f"{name}: referrer {attached.digest} of {attached.subject}, listed by {attached.listed_by}")
     return 0

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from .. import run
-from ..appc.isolators import CAPABILITIES
 from ..errors import Nix2AciError, UsageError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``run`` and its options to the command line's ``subparsers``."""
-    command = subparsers.add_parser(
+    """Add ``run`` to the command line's ``subparsers``; its options when it is used (:func:`add_arguments`)."""
+    subparsers.add_parser(
         "run",
         help="run an ACI's app with runc (as root)",
         description="Unpack IMAGE.aci into a private bundle and run its app with runc, as rkt would: "
         "ARGs after -- are appended to the image's exec; --exec replaces the executable and drops its arguments.",
+        arguments=add_arguments,
     )
+
+
+def add_arguments(command: argparse.ArgumentParser) -> None:
+    """Add ``run``'s options to its parser ``command``: their choices are :mod:`nix2aci.run`'s."""
+    from .. import run
+
     command.add_argument("--mounts-file", metavar="F", help="volumes as rkt flags, e.g. a thin image's .mounts")
     command.add_argument(
         "--volume", action="append", default=[], metavar="NAME,kind=host,source=PATH[,readOnly=true]",
@@ -45,6 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(options: argparse.Namespace) -> int:
     """Run an image's app with runc; its exit status is ours (128 + N when signal N stopped us before it ran)."""
+    from .. import run
+
     env = []
     for assignment in options.env:
         name, separator, value = assignment.partition("=")
@@ -78,6 +85,8 @@ def _comma_list(text: str) -> list[str]:
 
 def _insecure_options(texts: list[str]) -> frozenset[str]:
     """The values of every --insecure-options flag; "all" stands for each of them."""
+    from .. import run
+
     values = {item for text in texts for item in _comma_list(text)}
     unknown = sorted(values - set(run.INSECURE_OPTIONS) - {"all"})
     if unknown:
@@ -88,6 +97,8 @@ def _insecure_options(texts: list[str]) -> frozenset[str]:
 
 def _capability_list(flag: str, text: str) -> tuple[str, ...]:
     """The capability names of ``flag``'s value (CAP_... separated by commas)."""
+    from ..appc.isolators import CAPABILITIES
+
     names = tuple(_comma_list(text))
     unknown = [name for name in names if name not in CAPABILITIES]
     if unknown or (flag == "--caps-retain" and not names):

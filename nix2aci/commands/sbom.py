@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import sbom
 from .push import registry_options, tls_verify
 
 REGISTRY = "docker://"
@@ -35,6 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(options: argparse.Namespace) -> int:
     """Print the image's SBOM as it is stored."""
+    from .. import sbom
+
     if options.image.startswith(REGISTRY):
         from ..distribution import reference, registry_sbom
 

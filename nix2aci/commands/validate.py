@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .. import inputs, validate
-from ..aci.members import COMPRESSIONS
+from .. import inputs
 from ..errors import UsageError
 
 # The exit status of each verdict of ``validate``, and which wins when several paths are checked.
@@ -22,15 +21,21 @@ _WORST_FIRST = (_INVALID, _NOT_CHECKED, _VALID)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``validate`` and its options to the command line's ``subparsers``."""
-    command = subparsers.add_parser(
-        "validate",
-        help="check images against the appc and OCI specs",
-        description=f"Check each PATH: an ACI (tar, {COMPRESSIONS.listed()}), an ACI manifest, "
+    """Add ``validate`` to the command line's ``subparsers``; its options when it is used (:func:`add_arguments`)."""
+    subparsers.add_parser("validate", help="check images against the appc and OCI specs", arguments=add_arguments)
+
+
+def add_arguments(command: argparse.ArgumentParser) -> None:
+    """Add ``validate``'s description and options to its parser ``command``: they name the checkers' kinds."""
+    from .. import validate
+    from ..aci.members import COMPRESSIONS
+
+    command.description = (
+        f"Check each PATH: an ACI (tar, {COMPRESSIONS.listed()}), an ACI manifest, "
         "an unpacked image layout, an OCI runtime bundle, an OCI image layout or a docker-archive "
         "(an uncompressed tar not named .aci, or a directory holding exactly one). Exit status: 0 all valid, "
         "1 any invalid, 2 usage error (a PATH does not exist: nothing is checked), "
-        "3 an input could not be checked and none is invalid (a FIFO, socket or device is not read: not checked).",
+        "3 an input could not be checked and none is invalid (a FIFO, socket or device is not read: not checked)."
     )
     command.add_argument("--type", choices=validate.KINDS, help="the kind of every PATH (default: detected)")
     command.add_argument("paths", nargs="+", metavar="PATH")
@@ -48,6 +53,8 @@ def _stat_problem(path: str) -> str | None:
 
 def handle(options: argparse.Namespace) -> int:
     """One line per problem, warning or verdict; the exit status of the worst input (invalid before not checked)."""
+    from .. import validate
+
     unusable = [problem for problem in map(_stat_problem, options.paths) if problem]
     if unusable:
         raise UsageError(f"cannot use {', '.join(unusable)}")

@@ -8,6 +8,14 @@ To a registry, the artifacts the layout holds about the image (its SBOM; each pl
 index) follow it as referrers (:mod:`.referrers`), unsigned: each is bound to its image by its
 ``subject``, and the signature covers the image's manifest only. Other destinations (Docker, podman's
 storage, a layout) keep no artifacts: they get the image alone.
+
+An unchanged image is not copied again: when the registry's tag already names the manifest built (asked by
+:func:`already_there`, one request), the image is there with all its blobs, since a registry accepts a manifest
+only once it holds every blob it names, so skopeo is not run. The referrers are still attached, as on every
+push. Asked to sign, a push skips the copy only when the lookaside already holds a signature of that digest,
+for that identity, by nix2aci's key, that verifies: otherwise skopeo copies (nothing is uploaded: the blobs
+are there) and signs, as on a first push. Whatever makes that question fail (no tag, another digest, an
+error) leads to the copy.
 """
 
 from __future__ import annotations
@@ -25,12 +33,14 @@ from .source import Source
 @dataclass(frozen=True)
 class Pushed:
     """What a push did: the destination (with its tag), the registry's manifest digest (None elsewhere),
-    the signer's fingerprint (None unsigned) and the referrers attached to the image (a registry's)."""
+    the signer's fingerprint (None unsigned), the referrers attached to the image (a registry's), and whether
+    the registry already served the image, so that nothing was copied (``unchanged``)."""
 
     destination: Destination
     digest: str | None
     signer: str | None
     attached: tuple[referrers.Attached, ...] = ()
+    unchanged: bool = False
 
 
 def tagged(destination: Destination, source: Source) -> Destination:
@@ -66,6 +76,32 @@ def registry_digest(destination: Destination, options: skopeo.Options) -> str:
     return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
 
+def served_digest(client: registry.Client, tag: str) -> str | None:
+    """The digest of the manifest (image or index) the registry of ``client`` serves for ``tag``, hashed from its
+    bytes; None when the tag names none."""
+    found = client.manifest(tag)
+    return None if found is None else referrers.sha256(found[1])
+
+
+def already_there(client: registry.Client, destination: Destination, digest: str) -> bool:
+    """Whether the registry of ``client`` serves the manifest ``digest`` for ``destination``'s tag; False when it
+    serves none or another, or the question fails (the copy that follows will tell why)."""
+    try:
+        return served_digest(client, destination.tag) == digest
+    except Nix2AciError:
+        return False
+
+
+def signed_by(store: str, destination: Destination, digest: str, keys: bytes) -> str | None:
+    """The fingerprint of the signer of a signature of ``digest`` for ``destination`` in the lookaside ``store``
+    that ``keys`` verify; None when there is none (or it cannot be read)."""
+    try:
+        signatures = simple_signing.read_signatures(store, destination.repository, digest)
+        return simple_signing.verify(signatures, keys, destination.docker_reference(), digest).fingerprint
+    except Nix2AciError:
+        return None
+
+
 def artifacts(source: Source) -> list[referrers.Artifact]:
     """The artifacts ``source``'s layout lists, read and checked: each refers to an image of the source."""
     found = []
@@ -91,10 +127,17 @@ def push(source: Source, destination: Destination, options: skopeo.Options, sign
         raise UsageError(f"DEST {destination}: {destination.name} exists; remove it or name a new file")
     # Read before anything is sent: a bad layout stops the push before the registry changes.
     to_attach = artifacts(source) if destination.transport == "docker" else []
-    key = gpg = store = None
+    key = keys = store = None
     if sign:
         store = signature_store(destination, options.registries_d)
         gpg, key = openpgp.find_key()
+        keys = openpgp.export_public_key(gpg, key).encode()
+    client = registry.Client(destination.name, options) if destination.transport == "docker" else None
+    if client and source.digest and already_there(client, destination, source.digest):
+        signer = signed_by(store, destination, source.digest, keys) if key else None
+        if signer or not key:
+            attached = tuple(referrers.attach(client, artifact) for artifact in to_attach)
+            return Pushed(destination, source.digest, signer, attached, unchanged=True)
     skopeo.copy(
         source.reference,
         str(destination),
@@ -106,15 +149,15 @@ def push(source: Source, destination: Destination, options: skopeo.Options, sign
     )
     if destination.transport != "docker":
         return Pushed(destination, None, None)
-    digest = registry_digest(destination, options)
+    digest = served_digest(client, destination.tag)
+    if digest is None:
+        raise Nix2AciError(f"{destination}: the registry serves no manifest for the tag just pushed")
     if source.digest and digest != source.digest:
         raise Nix2AciError(f"{destination} has the manifest {digest}, not the {source.digest} that was built")
     signer = None
     if key:
-        keys = openpgp.export_public_key(gpg, key).encode()
         signatures = simple_signing.read_signatures(store, destination.repository, digest)
         signer = simple_signing.verify(signatures, keys, destination.docker_reference(), digest).fingerprint
-    client = registry.Client(destination.name, options) if to_attach else None
     attached = tuple(referrers.attach(client, artifact) for artifact in to_attach)
     return Pushed(destination, digest, signer, attached)
 
