@@ -105,6 +105,26 @@ def test_an_archive_podman_saved_is_valid_and_inspect_shows_its_layers(archive_o
     assert all(layer["digest"] == layer["diffID"] for layer in image["layers"])
 
 
+def test_a_layer_linked_to_its_twin_inside_the_archive_is_followed_once(members, tmp_path):
+    """docker save's shape: ``ID/layer.tar`` a symbolic link to ``../ID0/layer.tar`` (relative to the link's
+    directory); a hard link names its target from the archive's root."""
+    layers = docker_manifest(members)[0]["Layers"]
+    linked = [
+        special_member("sym/layer.tar", tarfile.SYMTYPE, f"../{layers[0]}"),
+        special_member("hard/layer.tar", tarfile.LNKTYPE, layers[1]),
+    ]
+    path = write_archive(
+        tmp_path / "linked.tar",
+        with_manifest(
+            [*members, *linked], lambda image: image.update(Layers=["sym/layer.tar", "hard/layer.tar", *layers[2:]])
+        ),
+    )
+    assert validate(path) == (0, [f"{path}: valid docker-archive"])
+    (image,) = json.loads(nix2aci("inspect", path).stdout)["images"]
+    assert [layer["member"] for layer in image["layers"]] == ["sym/layer.tar", "hard/layer.tar", *layers[2:]]
+    assert [layer["diffID"] for layer in image["layers"]] == image["config"]["rootfs"]["diff_ids"]
+
+
 def test_inspect_shows_our_archive_images_config_and_layers(archive_output, members):
     (entry,) = docker_manifest(members)
     shown = json.loads(nix2aci("inspect", archive_output).stdout)
@@ -124,6 +144,11 @@ def first_layer(members: Members) -> str:
     return docker_manifest(members)[0]["Layers"][0]
 
 
+def linked_layer(members: Members, link: tuple[tarfile.TarInfo, None]) -> Members:
+    """``members`` and ``link``, which manifest.json names as the first layer."""
+    return with_manifest([*members, link], lambda image: image["Layers"].__setitem__(0, link[0].name))
+
+
 # Each hostile archive, made from busyboxArchive's members: (the members, the exit status, what its line says).
 HOSTILE: dict[str, tuple[Callable[[Members], Members], int, str]] = {
     "dot-dot name": (
@@ -141,13 +166,37 @@ HOSTILE: dict[str, tuple[Callable[[Members], Members], int, str]] = {
         1,
         "member 'passwd': must link inside the archive; it links to '/etc/passwd'",
     ),
-    "layer named by a link": (
-        lambda m: with_manifest(
-            [*m, special_member("link.tar", tarfile.SYMTYPE, first_layer(m))],
-            lambda image: image["Layers"].__setitem__(0, "link.tar"),
+    "layer linked out of the archive": (
+        lambda m: linked_layer(m, special_member("x/layer.tar", tarfile.SYMTYPE, "../../etc/passwd")),
+        1,
+        "manifest.json[0].Layers[0]: names 'x/layer.tar', which links to '../../etc/passwd', outside the archive",
+    ),
+    "layer link loop": (
+        lambda m: linked_layer(
+            [*m, special_member("b.tar", tarfile.SYMTYPE, "x/layer.tar")],
+            special_member("x/layer.tar", tarfile.SYMTYPE, "../b.tar"),
         ),
         1,
-        "manifest.json[0].Layers[0]: names 'link.tar', which is a symbolic link member, not a regular file",
+        "Layers[0]: names 'x/layer.tar', which links to '../b.tar', which is a symbolic link member: a link must"
+        " name a regular file",
+    ),
+    "layer linked to itself": (
+        lambda m: linked_layer(m, special_member("x/layer.tar", tarfile.SYMTYPE, "layer.tar")),
+        1,
+        "Layers[0]: names 'x/layer.tar', which links to 'layer.tar', which is a symbolic link member",
+    ),
+    "layer linked to a directory": (
+        lambda m: linked_layer(
+            [*m, special_member("d", tarfile.DIRTYPE)], special_member("x/layer.tar", tarfile.SYMTYPE, "../d")
+        ),
+        1,
+        "Layers[0]: names 'x/layer.tar', which links to '../d', which is a directory member: a link must name a"
+        " regular file",
+    ),
+    "layer linked to nothing": (
+        lambda m: linked_layer(m, special_member("x/layer.tar", tarfile.LNKTYPE, "gone.tar")),
+        1,
+        "Layers[0]: names 'x/layer.tar', which links to 'gone.tar', which is not a member of the archive",
     ),
     "member twice": (
         lambda m: [*m, file_member("manifest.json", b"[]")],

@@ -48,6 +48,6 @@ def verify_registry_image(options: argparse.Namespace, keyring: str) -> int:
     destination = reference.parse_destination(options.image, "IMAGE")
     with inputs.open_input(keyring, "keyring") as file:
         keys = file.read()
-    digest, signer = publish.verify_pushed(destination, keys, push.registry_options(options, True))
-    print(f"{destination}: {digest} good signature by {signer}")
+    for platform, digest, signer in publish.verify_pushed(destination, keys, push.registry_options(options, True)):
+        print(f"{destination}{f' {platform}' if platform else ''}: {digest} good signature by {signer}")
     return 0

@@ -15,7 +15,8 @@ only once it holds every blob it names, so skopeo is not run. The referrers are 
 push. Asked to sign, a push skips the copy only when the lookaside already holds a signature of that digest,
 for that identity, by nix2aci's key, that verifies: otherwise skopeo copies (nothing is uploaded: the blobs
 are there) and signs, as on a first push. Whatever makes that question fail (no tag, another digest, an
-error) leads to the copy.
+error) leads to the copy. An image index counts as signed only when each of its platform images is too
+(:mod:`.platform_signatures`: a consumer pulling one platform checks that image's signature).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import Nix2AciError, UsageError
-from . import referrers, registries_d, registry, simple_signing, skopeo
+from . import platform_signatures, referrers, registries_d, registry, simple_signing, skopeo
 from .reference import Destination
 from .source import Source
 
@@ -70,10 +71,10 @@ def signature_store(destination: Destination, directory: str) -> str:
     return stores.write
 
 
-def registry_digest(destination: Destination, options: skopeo.Options) -> str:
-    """The digest of the manifest the registry serves for ``destination``."""
+def registry_manifest(destination: Destination, options: skopeo.Options) -> tuple[str, bytes]:
+    """The digest and the bytes of the manifest the registry serves for ``destination``."""
     manifest = skopeo.raw_manifest(str(destination), destination.name, options)
-    return "sha256:" + hashlib.sha256(manifest).hexdigest()
+    return "sha256:" + hashlib.sha256(manifest).hexdigest(), manifest
 
 
 def served_digest(client: registry.Client, tag: str) -> str | None:
@@ -92,12 +93,16 @@ def already_there(client: registry.Client, destination: Destination, digest: str
         return False
 
 
-def signed_by(store: str, destination: Destination, digest: str, keys: bytes) -> str | None:
+def signed_by(client: registry.Client, store: str, destination: Destination, digest: str, keys: bytes) -> str | None:
     """The fingerprint of the signer of a signature of ``digest`` for ``destination`` in the lookaside ``store``
-    that ``keys`` verify; None when there is none (or it cannot be read)."""
+    that ``keys`` verify, and, for an index, of each of its platform images (the registry of ``client`` serves
+    it); None when one is missing (or cannot be read)."""
     try:
         signatures = simple_signing.read_signatures(store, destination.repository, digest)
-        return simple_signing.verify(signatures, keys, destination.docker_reference(), digest).fingerprint
+        signer = simple_signing.verify(signatures, keys, destination.docker_reference(), digest).fingerprint
+        served = client.manifest(digest)
+        platform_signatures.verify_platforms(store, destination, served[1] if served else b"", keys)
+        return signer
     except Nix2AciError:
         return None
 
@@ -134,7 +139,7 @@ def push(source: Source, destination: Destination, options: skopeo.Options, sign
         keys = openpgp.export_public_key(gpg, key).encode()
     client = registry.Client(destination.name, options) if destination.transport == "docker" else None
     if client and source.digest and already_there(client, destination, source.digest):
-        signer = signed_by(store, destination, source.digest, keys) if key else None
+        signer = signed_by(client, store, destination, source.digest, keys) if key else None
         if signer or not key:
             attached = tuple(referrers.attach(client, artifact) for artifact in to_attach)
             return Pushed(destination, source.digest, signer, attached, unchanged=True)
@@ -158,14 +163,17 @@ def push(source: Source, destination: Destination, options: skopeo.Options, sign
     if key:
         signatures = simple_signing.read_signatures(store, destination.repository, digest)
         signer = simple_signing.verify(signatures, keys, destination.docker_reference(), digest).fingerprint
+        served = client.manifest(digest)
+        platform_signatures.verify_platforms(store, destination, served[1] if served else b"", keys)
     attached = tuple(referrers.attach(client, artifact) for artifact in to_attach)
     return Pushed(destination, digest, signer, attached)
 
 
-def verify_pushed(destination: Destination, keys: bytes, options: skopeo.Options) -> tuple[str, str]:
+def verify_pushed(destination: Destination, keys: bytes, options: skopeo.Options) -> list[tuple[str, str, str]]:
     """Verify the image a registry serves for ``destination`` (``docker://HOST/REPO:TAG``) against its signatures
-    in the lookaside ``options.registries_d`` (a directory) gives, with only ``keys`` (armored public keys);
-    return its digest and the signer's fingerprint."""
+    in the lookaside ``options.registries_d`` (a directory) gives, with only ``keys`` (armored public keys), and,
+    for an index, each platform image's; return ``(platform, digest, signer)`` of each, the served manifest's
+    first (its platform "")."""
     if destination.transport != "docker" or not destination.tag:
         raise UsageError(f"IMAGE {destination}: verify takes docker://HOST[:PORT]/REPO:TAG")
     stores = registries_d.stores_for(options.registries_d, destination.docker_reference())
@@ -173,10 +181,13 @@ def verify_pushed(destination: Destination, keys: bytes, options: skopeo.Options
         raise Nix2AciError(
             f"{options.registries_d} configures no lookaside for {destination.name}: pass --registries.d DIR"
         )
-    digest = registry_digest(destination, options)
+    digest, manifest = registry_manifest(destination, options)
     signatures = simple_signing.read_signatures(stores.read, destination.repository, digest)
     signer = simple_signing.verify(signatures, keys, destination.docker_reference(), digest)
-    return digest, signer.fingerprint
+    return [
+        ("", digest, signer.fingerprint),
+        *platform_signatures.verify_platforms(stores.read, destination, manifest, keys),
+    ]
 
 
 def default_registries_d(option: str | None) -> str:

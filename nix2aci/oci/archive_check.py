@@ -10,7 +10,9 @@ extracted. The rules (from moby's image/tarexport, which docker load runs):
 - member names are relative and stay inside the archive, each once; links point inside it; only
   regular files, directories and links are members;
 - ``manifest.json`` is a list of images (docker-manifest.schema.json): ``Config`` and every ``Layers``
-  entry name regular members (a link is not followed);
+  entry name regular members, or links to one: Docker 20.10's ``docker save`` writes a layer identical to
+  an earlier one as a symbolic link ``ID/layer.tar -> ../ID0/layer.tar``. A link is followed once, to a
+  regular member inside the archive (never to a link, a directory, or out of the archive);
 - a config is an image config (image.schema.json), with one diff_id per layer, in order, each the
   sha256 of the layer's tar, decompressed (gzip, zstd or none, as OCI layers are);
 - ``RepoTags`` are ``NAME:TAG`` references as Docker takes them.
@@ -88,6 +90,9 @@ class _Member:
     kind: str
     offset: int
     size: int
+    # A link's target as its header names it, and the member that is, cleaned (None: out of the archive).
+    linkname: str = ""
+    target: str | None = None
 
 
 class _MemberFile:
@@ -145,15 +150,17 @@ class ArchiveIndex:
         if name in self.members:
             self.problems.append(SpecError(where, "is in the archive twice: a docker-archive has each name once"))
         kind = _kind(member)
+        target = None
         if member.issym() or member.islnk():
             base = posixpath.dirname(name) if member.issym() else ""
-            if inside(posixpath.join(base, member.linkname)) is None:
+            target = inside(posixpath.join(base, member.linkname))
+            if target is None:
                 self.problems.append(SpecError(where, f"must link inside the archive; it links to {member.linkname!r}"))
         elif not (member.isreg() or member.isdir()):
             self.problems.append(
                 SpecError(where, f"is {kind}: only regular files, directories and links may be in a docker-archive")
             )
-        self.members[name] = _Member(kind, member.offset_data, member.size)
+        self.members[name] = _Member(kind, member.offset_data, member.size, member.linkname, target)
         parts = name.split("/")
         self.directories.update("/".join(parts[:end]) for end in range(1, len(parts) + (kind == "a directory")))
 
@@ -168,6 +175,29 @@ class ArchiveIndex:
         if member.kind != "a regular file":
             raise inputs.InputError(what, relative, f"is {member.kind} member, not a regular file")
         yield _MemberFile(self._file.fileno(), member), member.size  # type: ignore[misc]
+
+    def resolve(self, relative: str, what: str) -> str:
+        """The name of the regular member ``relative`` is, or links to (a link followed once: ``docker save``
+        links a layer to its identical twin, never a link to a link). Raises InputError, its reason saying
+        what ``relative`` is otherwise: missing, or a link out of the archive, to nothing, to a link or to
+        what is not a regular file."""
+        name = inside(relative)
+        member = self.members.get(name) if name else None
+        if member is None:
+            raise inputs.InputError(what, relative, "is not a member of the archive", missing=True)
+        if member.kind not in ("a symbolic link", "a hard link"):
+            return name  # type: ignore[return-value]
+        linked = f"links to {member.linkname!r}"
+        if member.target is None:
+            raise inputs.InputError(what, relative, f"{linked}, outside the archive")
+        target = self.members.get(member.target)
+        if target is None:
+            raise inputs.InputError(what, relative, f"{linked}, which is not a member of the archive")
+        if target.kind != "a regular file":
+            raise inputs.InputError(
+                what, relative, f"{linked}, which is {target.kind} member: a link must name a regular file"
+            )
+        return member.target
 
     def is_directory(self, relative: str) -> bool:
         """Whether members lie under ``relative`` (a tar need not have a member for each directory)."""
@@ -214,10 +244,11 @@ class ArchiveReading:
 
 
 class _ArchiveCheck:
-    """The check of the images manifest.json lists, reading members through ``check`` (each at most once per
-    purpose)."""
+    """The check of the images manifest.json lists in ``index``, reading members through ``check`` (each at most
+    once per purpose)."""
 
-    def __init__(self, check: layout.LayoutCheck, hash_layers: bool) -> None:
+    def __init__(self, index: ArchiveIndex, check: layout.LayoutCheck, hash_layers: bool) -> None:
+        self.index = index
         self.check = check
         self.hash_layers = hash_layers
         self.images: list[ArchiveImage] = []
@@ -230,7 +261,12 @@ class _ArchiveCheck:
         if inside(name) is None:
             self._problem(where, f"must name a member inside the archive (relative, without ..), got {name!r}")
             return None
-        read = self.check.read(name, "sha256", purpose, None)
+        try:
+            resolved = self.index.resolve(name, "member")
+        except inputs.InputError as error:
+            self._problem(where, f"names {name!r}, which {error.reason}")
+            return None
+        read = self.check.read(resolved, "sha256", purpose, None)
         if isinstance(read, inputs.InputError):
             self._problem(where, f"names {name!r}, which {read.reason}")
             return None
@@ -306,7 +342,7 @@ def read_index(index: ArchiveIndex, *, hash_layers: bool = True) -> ArchiveReadi
     check = layout.LayoutCheck(index, hash_layers, warnings)
     check.found.extend(index.problems)
     manifest = check.document(DOCKER_MANIFEST, "Docker manifest.json", MANIFEST_SCHEMA)
-    images = _ArchiveCheck(check, hash_layers)
+    images = _ArchiveCheck(index, check, hash_layers)
     for i, entry in enumerate(manifest or []):
         images.image(entry, f"{DOCKER_MANIFEST}[{i}]")
     found = check.found

@@ -151,7 +151,7 @@ def _copied_layer(path: str, index: archive_check.ArchiveIndex, member: str, dif
     """Copy the layer ``member`` into ``blobs`` (named by its digest), hashing and decompressing it as it streams;
     its descriptor. Raises Nix2AciError when it is no layer or its diff_id is not ``diff_id``."""
     partial = os.path.join(blobs, "partial")
-    with index.open(member, "layer") as (file, _), open(partial, "xb") as sink:
+    with index.open(index.resolve(member, "layer"), "layer") as (file, _), open(partial, "xb") as sink:
         layer = read_layer(file, "sha256", None, copy_to=sink)
     where = f"fromImage: {path}: layer {member!r}"
     if layer.layer_problem or layer.compression is None:
@@ -185,7 +185,7 @@ def _layout_of_archive(path: str, file: BinaryIO, out: str) -> Iterator[str]:
         _copied_layer(path, index, layer.member, diff_id, blobs)
         for layer, diff_id in zip(image.layers, image.config["rootfs"]["diff_ids"], strict=True)
     ]
-    with index.open(image.config_member, "config") as (config_file, _):
+    with index.open(index.resolve(image.config_member, "config"), "config") as (config_file, _):
         config = _write_blob(blobs, CONFIG, config_file.read(MAX_DOCUMENT + 1))
     manifest = {
         "schemaVersion": 2,
