@@ -1,6 +1,6 @@
-"""``nix2aci inspect``: what an ACI or a docker-archive holds, read in one bounded pass.
+"""``nix2aci inspect``: what an ACI, a docker-archive or an OCI image layout holds, read in one bounded pass.
 
-Input: the path of an ACI, or of a docker-archive (a tar not named .aci, or a
+Input: the path of an ACI, of an OCI image layout, or of a docker-archive (a tar not named .aci, or a
 directory holding exactly one, as ``nix2aci validate`` tells them apart). Output: a
 JSON-able summary. Of an ACI: the manifest, the image ID (sha512 of the
 uncompressed tar), both sizes and the file count. The file is opened once
@@ -8,7 +8,9 @@ uncompressed tar), both sizes and the file count. The file is opened once
 validate`` (:func:`nix2aci.aci.members.read_aci`, bounded in memory), which hash
 and count as they go. Of a docker-archive: each image's tags, ID (its config's
 digest), config and layers (member, size, digest, diff_id, compression), from
-the checks of :mod:`nix2aci.oci.archive_check`.
+the checks of :mod:`nix2aci.oci.archive_check`. Of an OCI image layout (a
+directory holding ``oci-layout``): its images and artifacts, see
+:mod:`nix2aci.oci.layout_summary`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Any, BinaryIO
 from . import inputs
 from .aci.members import checked_manifest, clean_name, read_aci
 from .errors import Nix2AciError, NotChecked
-from .oci import archive_check
-from .validate import detect_file
+from .oci import archive_check, layout_summary
+from .validate import detect_directory, detect_file
 
 
 class _Tally:
@@ -59,12 +61,14 @@ class _Tally:
 
 
 def inspect(path: str) -> dict[str, Any]:
-    """The summary of the valid ACI or docker-archive at ``path``.
+    """The summary of the valid ACI, docker-archive or OCI image layout at ``path``.
 
     Raises InputError for what is neither a regular file nor a docker-archive's
-    directory, Nix2AciError for an invalid image, one that cannot be checked, or
+    or OCI image layout's directory, Nix2AciError for an invalid image, one that cannot be checked, or
     a failed read.
     """
+    if os.path.isdir(path) and detect_directory(path) == "oci-layout":
+        return layout_summary.summary(path)
     if os.path.isdir(path) and (name := archive_check.archive_in(path)):
         with inputs.open_beneath(path, name, "docker-archive") as file:
             return inspect_archive(path, file)

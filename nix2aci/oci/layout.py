@@ -256,6 +256,8 @@ class LayoutCheck:
         self._configs: dict[str, Any] = {}
         # The image manifests' descriptors, by digest: in index.json, or in an image index it names.
         self.images: dict[str, dict[str, Any]] = {}
+        # index.json as checked (None: unread or invalid), for what reads on after the check (inspect).
+        self.index: Any = None
 
     def document(self, name: str, kind: str, schema: Schema | None = None) -> Any:
         """The JSON file ``name`` checked as ``kind`` (with ``schema``, default SCHEMAS[kind]); None (and a
@@ -387,7 +389,7 @@ class LayoutCheck:
             self._configs[entry["digest"]] = self.manifest(manifest, where)
         config = self._configs[entry["digest"]]
         if "platform" in entry and config is not None:
-            said, own = _platform(entry["platform"]), _platform(config)
+            said, own = platform_name(entry["platform"]), platform_name(config)
             if said != own:
                 self.found.append(
                     SpecError(f"{where}.platform", f"must be the platform its config says, {own}, got {said}")
@@ -413,7 +415,12 @@ class LayoutCheck:
             )
 
 
-def _platform(document: dict[str, Any]) -> str:
+def names_artifact(entry: dict[str, Any]) -> bool:
+    """Whether a descriptor of index.json names an artifact's manifest (one with an ``artifactType``)."""
+    return entry["mediaType"] == MANIFEST and ARTIFACT in entry
+
+
+def platform_name(document: dict[str, Any]) -> str:
     """A platform's os/architecture[/variant], of a descriptor's platform object or an image config."""
     return "/".join(document[name] for name in ("os", "architecture", "variant") if document.get(name))
 
@@ -436,13 +443,19 @@ def problems(root: str | Opener, *, hash_layers: bool = True, warnings: list[str
     spec allows but nix2aci cannot check is noted there: a missing blob, an index
     inside an index. Raises NotChecked for a JSON document too big to read.
     """
+    return checked(root, hash_layers=hash_layers, warnings=warnings).found
+
+
+def checked(root: str | Opener, *, hash_layers: bool = True, warnings: list[str] | None = None) -> LayoutCheck:
+    """The finished check of a layout (see :func:`problems`): its problems in ``found``, and what it read (the
+    index, the blobs' documents) for reading on without reading a file again."""
     check = LayoutCheck(DirectoryOpener(root) if isinstance(root, str) else root, hash_layers, warnings)
     check.document("oci-layout", "layout")
-    index = check.document("index.json", "index")
+    index = check.index = check.document("index.json", "index")
     if not check.opener.is_directory("blobs"):
         check.found.append(SpecError("blobs", "must be a directory"))
     entries = list(enumerate(index["manifests"] if index else []))
-    is_artifact = [entry["mediaType"] == MANIFEST and ARTIFACT in entry for _, entry in entries]
+    is_artifact = [names_artifact(entry) for _, entry in entries]
     for (i, entry), artifact in zip(entries, is_artifact, strict=True):
         if not artifact:
             check.entry(entry, f"index.json.manifests[{i}]", top=True)
@@ -453,4 +466,4 @@ def problems(root: str | Opener, *, hash_layers: bool = True, warnings: list[str
             document = check.blob(entry, where, "artifact")
             if document is not None:
                 check.artifact(document, where, check.images)
-    return check.found
+    return check
