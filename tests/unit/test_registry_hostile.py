@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from nix2aci.distribution import registry, skopeo
+from nix2aci.distribution import credentials, registry, skopeo
 from nix2aci.errors import Nix2AciError
 
 EMPTY_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -118,3 +118,11 @@ def test_the_login_goes_to_a_realm_of_the_registry_itself(tmp_path):
     assert client(port, auth_file(tmp_path, f"127.0.0.1:{port}")).manifest("latest") is None
     (token_request,) = [head for head in heads if head.startswith(b"GET /token")]
     assert b"Authorization: Basic " + base64.b64encode(b"user:secret") in token_request
+
+
+def test_an_auth_file_over_its_limit_is_named_as_such_not_as_no_json(tmp_path):
+    path = tmp_path / "auth.json"
+    padding = "x" * credentials.AUTH_FILE_LIMIT
+    path.write_text(json.dumps({"auths": {"127.0.0.1:1": {"auth": "dXNlcjpwdw=="}}, "padding": padding}))
+    with pytest.raises(Nix2AciError, match=rf"auth file .*auth.json is over {credentials.AUTH_FILE_LIMIT} bytes"):
+        credentials.login("127.0.0.1:1/repo", str(path))
