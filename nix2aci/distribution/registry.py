@@ -12,8 +12,10 @@ certificate verified; with ``tls_verify`` False, HTTPS unverified and, when the 
 plain HTTP. The login is the auth file's (:mod:`.credentials`), sent as the registry's ``WWW-Authenticate``
 challenge asks: ``Basic``, or a ``Bearer`` token from its realm. Only http(s) URLs are followed, the login is
 never sent along a redirect, nor over plain HTTP to another place than the registry (a realm or upload URL the
-registry names), every read stops at a limit, every wait at TIMEOUT seconds. Every failure, an answer that is no
-HTTP too, is one Nix2AciError line naming the registry and what was asked.
+registry names). Every read stops at a limit, every wait at TIMEOUT seconds, every request (against a registry
+sending a byte now and then) at TIMEOUT seconds and one more per MIN_RATE bytes it may send or read. Every failure,
+an answer that is no HTTP too, is one Nix2AciError line naming the registry and what was asked; the registry's own
+text in it is escaped.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import queue
 import re
 import socket
 import ssl
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -41,6 +45,9 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 # Seconds a connection or a read may wait: a registry that stops answering ends the command, it does not hang it.
 TIMEOUT = 60
+# The slowest a whole request may go, in bytes a second past its first TIMEOUT seconds: the socket's timeout bounds
+# each read only, and a registry sending a byte now and then would hold a request for ever.
+MIN_RATE = 64 << 10
 # The most read of an error's body or a token's answer: both are a few hundred bytes.
 SMALL_LIMIT = 64 << 10
 CHALLENGE_PARAMETER = re.compile(r'(\w+)="([^"]*)"')
@@ -99,12 +106,30 @@ class Client:
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         if authorization and self._may_carry_login(url):
             request.add_unredirected_header("Authorization", authorization)
+        outcome: queue.Queue = queue.Queue()
+
+        def exchange() -> None:
+            try:
+                try:
+                    response = self._opener.open(request, timeout=TIMEOUT)
+                except urllib.error.HTTPError as error:
+                    response = error
+                with response:
+                    outcome.put(Response(response.status, response.headers, response.read(limit + 1)))
+            except Exception as error:  # handed to the caller's thread
+                outcome.put(error)
+
+        # A daemon thread, given up past the deadline (it ends with the process).
+        threading.Thread(target=exchange, daemon=True).start()
+        deadline = TIMEOUT + (len(body or b"") + limit) / MIN_RATE
         try:
-            response = self._opener.open(request, timeout=TIMEOUT)
-        except urllib.error.HTTPError as error:
-            response = error
-        with response:
-            return Response(response.status, response.headers, response.read(limit + 1))
+            found = outcome.get(timeout=deadline)
+        except queue.Empty:
+            path = urllib.parse.urlsplit(url).path
+            raise Nix2AciError(f"{self.host}: {method} {path}: no whole answer within {deadline:.0f} s") from None
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def _unreachable(self, error: Exception) -> Nix2AciError:
         """The one line for a request that got no answer."""
@@ -194,7 +219,9 @@ class Client:
         reason = ""
         try:
             errors = json.loads(response.body[:SMALL_LIMIT]).get("errors")
-            reason = f": {errors[0].get('code')} {errors[0].get('message')}"
+            said = f"{errors[0].get('code')} {errors[0].get('message')}"
+            # The registry's own text: shown escaped (no line breaks, no terminal controls) and cut.
+            reason = ": " + said[:200].encode("unicode_escape").decode("ascii")
         except (ValueError, RecursionError, AttributeError, TypeError, IndexError, KeyError):
             pass
         return Nix2AciError(f"{self.host}/{self.repository}: {what}: HTTP {response.status}{reason}")

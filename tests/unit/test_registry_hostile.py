@@ -6,6 +6,7 @@ file's login must not reach a place it may not go."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import threading
@@ -18,9 +19,10 @@ from nix2aci.errors import Nix2AciError
 EMPTY_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
-def serve(answer) -> tuple[int, list[bytes]]:
+def serve(answer, then=None) -> tuple[int, list[bytes]]:
     """A TCP server on 127.0.0.1 answering each HTTP request with ``answer(request_head)`` (bytes to send, None:
-    close at once); TLS is refused by closing. Returns its port and the request heads it got."""
+    close at once), then calling ``then(connection)`` when given; TLS is refused by closing. Returns its port and
+    the request heads it got."""
     listener = socket.create_server(("127.0.0.1", 0))
     heads: list[bytes] = []
 
@@ -37,6 +39,9 @@ def serve(answer) -> tuple[int, list[bytes]]:
             reply = answer(head)
             if reply:
                 connection.sendall(reply)
+                if then and not head.startswith(b"GET /v2/ "):
+                    with contextlib.suppress(OSError):  # the client gave up
+                        then(connection)
 
     def accept() -> None:
         while True:
@@ -126,3 +131,48 @@ def test_an_auth_file_over_its_limit_is_named_as_such_not_as_no_json(tmp_path):
     path.write_text(json.dumps({"auths": {"127.0.0.1:1": {"auth": "dXNlcjpwdw=="}}, "padding": padding}))
     with pytest.raises(Nix2AciError, match=rf"auth file .*auth.json is over {credentials.AUTH_FILE_LIMIT} bytes"):
         credentials.login("127.0.0.1:1/repo", str(path))
+
+
+def test_a_registry_error_text_with_line_breaks_and_escapes_stays_one_line():
+    said = json.dumps({"errors": [{"code": "DENIED\nnix2aci: all good\x1b[2J", "message": "\r"}]}).encode()
+    reply = b"HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n" % len(said) + said
+    port, _ = serve(registry_answering(reply))
+    with pytest.raises(Nix2AciError) as raised:
+        client(port).manifest("latest")
+    message = str(raised.value)
+    assert message.startswith(f"127.0.0.1:{port}/repo: GET the manifest latest: HTTP 403: DENIED")
+    assert message.isprintable() and "\\nnix2aci: all good\\x1b[2J" in message
+
+
+def test_a_registry_that_sends_a_byte_now_and_then_is_given_up(monkeypatch):
+    """Each byte comes well within the socket's timeout; the whole answer never does."""
+    monkeypatch.setattr(registry, "TIMEOUT", 1)
+    stop = threading.Event()
+
+    def drip(head: bytes) -> bytes | None:
+        if head.startswith(b"GET /v2/ "):
+            return EMPTY_OK
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+
+    port, _ = serve(
+        drip, then=lambda connection: [connection.sendall(b"x") for _ in iter(lambda: stop.wait(0.2), True)]
+    )
+    outcome: list = []
+    reader = threading.Thread(
+        target=lambda: outcome.append(attempt(lambda: client(port).blob("sha256:" + "0" * 64, 4096)))
+    )
+    reader.start()
+    reader.join(120)  # only a guard against a test that hangs: the deadline asked for is 1 s + 4 KiB / MIN_RATE
+    stop.set()
+    assert len(outcome) == 1 and isinstance(outcome[0], Nix2AciError), outcome
+    assert f"127.0.0.1:{port}: GET /v2/repo/blobs/sha256:" in str(outcome[0]) and "no whole answer within 1 s" in str(
+        outcome[0]
+    )
+
+
+def attempt(work):
+    """What ``work()`` returned, or the exception it raised."""
+    try:
+        return work()
+    except Exception as error:
+        return error
