@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import socket
 import threading
 
 import pytest
 
-from nix2aci.distribution import credentials, registry, skopeo
+from nix2aci.build.sbom import MEDIA_TYPE
+from nix2aci.distribution import credentials, registry, registry_sbom, skopeo
+from nix2aci.distribution.reference import parse_destination
 from nix2aci.errors import Nix2AciError
 
 EMPTY_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -159,10 +162,10 @@ def test_a_registry_that_sends_a_byte_now_and_then_is_given_up(monkeypatch):
     )
     outcome: list = []
     reader = threading.Thread(
-        target=lambda: outcome.append(attempt(lambda: client(port).blob("sha256:" + "0" * 64, 4096)))
+        target=lambda: outcome.append(attempt(lambda: client(port).blob("sha256:" + "0" * 64, 4096))), daemon=True
     )
     reader.start()
-    reader.join(120)  # only a guard against a test that hangs: the deadline asked for is 1 s + 4 KiB / MIN_RATE
+    reader.join(60)  # only a guard against a test that hangs: the deadline asked for is 1 s + 4 KiB / MIN_RATE
     stop.set()
     assert len(outcome) == 1 and isinstance(outcome[0], Nix2AciError), outcome
     assert f"127.0.0.1:{port}: GET /v2/repo/blobs/sha256:" in str(outcome[0]) and "no whole answer within 1 s" in str(
@@ -176,3 +179,49 @@ def attempt(work):
         return work()
     except Exception as error:
         return error
+
+
+def answer_json(routes: dict[bytes, tuple[str, dict]]):
+    """A registry answering ``GET PATH`` with the JSON document (of the media type) ``routes`` gives, 404 else."""
+
+    def answer(head: bytes) -> bytes:
+        if head.startswith(b"GET /v2/ "):
+            return EMPTY_OK
+        for path, (media_type, document) in routes.items():
+            if head.startswith(b"GET " + path + b" "):
+                body = json.dumps(document).encode()
+                return (
+                    f"HTTP/1.1 200 OK\r\nContent-Type: {media_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+        return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+    return answer
+
+
+HOSTILE_TEXT = "linux\nnix2aci: all good\x1b[2J"
+
+
+def test_an_index_whose_platforms_hold_line_breaks_is_one_line_for_sbom():
+    index = {"manifests": [{"digest": "sha256:" + "0" * 64, "platform": {"os": HOSTILE_TEXT, "architecture": "x"}}]}
+    port, _ = serve(answer_json({b"/v2/repo/manifests/latest": (registry.OCI_INDEX, index)}))
+    reference = parse_destination(f"docker://127.0.0.1:{port}/repo:latest")
+    with pytest.raises(Nix2AciError) as raised:
+        registry_sbom.fetch(reference, skopeo.Options(tls_verify=False, authfile="/nonexistent"), "linux/arm64")
+    assert "without a linux/arm64 image (it has: 'linux\\nnix2aci: all good\\x1b[2J/x')" in str(raised.value)
+    assert str(raised.value).isprintable()
+
+
+def test_several_sboms_listed_with_line_breaks_in_their_digests_are_one_line():
+    image = {"schemaVersion": 2, "mediaType": registry.OCI_MANIFEST}
+    subject = "sha256:" + hashlib.sha256(json.dumps(image).encode()).hexdigest()
+    listed = {"manifests": [{"digest": HOSTILE_TEXT, "artifactType": MEDIA_TYPE}] * 2}
+    routes = {
+        b"/v2/repo/manifests/latest": (registry.OCI_MANIFEST, image),
+        f"/v2/repo/referrers/{subject}".encode(): (registry.OCI_INDEX, listed),
+    }
+    port, _ = serve(answer_json(routes))
+    reference = parse_destination(f"docker://127.0.0.1:{port}/repo:latest")
+    with pytest.raises(Nix2AciError) as raised:
+        registry_sbom.fetch(reference, skopeo.Options(tls_verify=False, authfile="/nonexistent"))
+    assert f"2 SBOMs refer to {subject} (" in str(raised.value) and str(raised.value).isprintable()
