@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from nix2aci.build.sbom import MEDIA_TYPE
-from nix2aci.distribution import credentials, registry, registry_sbom, skopeo
+from nix2aci.distribution import credentials, referrers, registry, registry_sbom, skopeo
 from nix2aci.distribution.reference import parse_destination
 from nix2aci.errors import Nix2AciError
 
@@ -225,3 +225,23 @@ def test_several_sboms_listed_with_line_breaks_in_their_digests_are_one_line():
     with pytest.raises(Nix2AciError) as raised:
         registry_sbom.fetch(reference, skopeo.Options(tls_verify=False, authfile="/nonexistent"))
     assert f"2 SBOMs refer to {subject} (" in str(raised.value) and str(raised.value).isprintable()
+
+
+def test_a_registry_error_text_relayed_by_skopeo_stays_one_line():
+    said = json.dumps({"errors": [{"code": "DENIED", "message": "no\nnix2aci: pushed\x1b[2J"}]}).encode()
+    reply = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(said)
+    port, _ = serve(registry_answering(reply + said))
+    reference = f"docker://127.0.0.1:{port}/repo:latest"
+    options = skopeo.Options(tls_verify=False, authfile="/nonexistent")
+    with pytest.raises(Nix2AciError) as raised:
+        skopeo.raw_manifest(reference, reference, options)
+    assert "denied: no\\nnix2aci: pushed\\x1b[2J" in str(raised.value) and str(raised.value).isprintable()
+
+
+def test_a_fallback_tag_of_a_media_type_with_terminal_controls_is_one_printable_line():
+    subject = "sha256:" + "0" * 64
+    routes = {f"/v2/repo/manifests/{referrers.fallback_tag(subject)}".encode(): ("\x1b[2j/x", {"manifests": []})}
+    port, _ = serve(answer_json(routes))
+    with pytest.raises(Nix2AciError) as raised:
+        referrers.listed(client(port), subject)
+    assert "holds a '\\x1b[2j/x', not an image index" in str(raised.value) and str(raised.value).isprintable()
