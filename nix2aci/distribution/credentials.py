@@ -48,9 +48,12 @@ def _entries(path: str) -> dict[str, dict]:
     """The ``auths`` of the auth file ``path`` by ``HOST[/REPO]``; {} when it does not exist."""
     if not os.path.exists(path):
         return {}
+    with inputs.open_input(path, "--authfile") as file:
+        data = file.read(AUTH_FILE_LIMIT + 1)
+    if len(data) > AUTH_FILE_LIMIT:
+        raise Nix2AciError(f"auth file {inputs.shown(path)} is over {AUTH_FILE_LIMIT} bytes: it is no auth file")
     try:
-        with inputs.open_input(path, "--authfile") as file:
-            document = json.loads(file.read(AUTH_FILE_LIMIT + 1))
+        document = json.loads(data)
     except (ValueError, RecursionError):
         raise Nix2AciError(f"auth file {inputs.shown(path)} is not JSON") from None
     auths = document.get("auths") if isinstance(document, dict) else None

@@ -126,7 +126,8 @@ def fallback_list(client: Client, digest: str) -> list[dict] | None:
     media_type, data = found
     where = _fallback_where(client, digest)
     if media_type != OCI_INDEX:
-        raise Nix2AciError(f"{where} (the referrers fallback tag) holds a {media_type}, not an image index")
+        shown = inputs.shown(media_type)  # the registry's header: escaped when not printable
+        raise Nix2AciError(f"{where} (the referrers fallback tag) holds a {shown}, not an image index")
     return _listed_descriptors(data, where)
 
 

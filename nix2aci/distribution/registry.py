@@ -11,17 +11,23 @@ Reached as skopeo reaches it (the same options, :class:`nix2aci.distribution.sko
 certificate verified; with ``tls_verify`` False, HTTPS unverified and, when the registry does not speak TLS,
 plain HTTP. The login is the auth file's (:mod:`.credentials`), sent as the registry's ``WWW-Authenticate``
 challenge asks: ``Basic``, or a ``Bearer`` token from its realm. Only http(s) URLs are followed, the login is
-never sent along a redirect, every read stops at a limit, every wait at TIMEOUT seconds. Every failure is one
-Nix2AciError line naming the registry and what was asked.
+never sent along a redirect, nor over plain HTTP to another place than the registry (a realm or upload URL the
+registry names). Every read stops at a limit, every wait at TIMEOUT seconds, every request (against a registry
+sending a byte now and then) at TIMEOUT seconds and one more per MIN_RATE bytes it may send or read. Every failure,
+an answer that is no HTTP too, is one Nix2AciError line naming the registry and what was asked; the registry's own
+text in it is escaped.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import queue
 import re
 import socket
 import ssl
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -39,9 +45,15 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 # Seconds a connection or a read may wait: a registry that stops answering ends the command, it does not hang it.
 TIMEOUT = 60
+# The slowest a whole request may go, in bytes a second past its first TIMEOUT seconds: the socket's timeout bounds
+# each read only, and a registry sending a byte now and then would hold a request for ever.
+MIN_RATE = 64 << 10
 # The most read of an error's body or a token's answer: both are a few hundred bytes.
 SMALL_LIMIT = 64 << 10
 CHALLENGE_PARAMETER = re.compile(r'(\w+)="([^"]*)"')
+# What a request that got no (usable) answer raises: urllib's errors, the socket's, and http.client's for an
+# answer that is no HTTP (a bad status line, a header over its limit, a broken chunk).
+NO_ANSWER = (urllib.error.URLError, OSError, ValueError, http.client.HTTPException)
 
 
 @dataclass(frozen=True)
@@ -80,17 +92,44 @@ class Client:
 
     # Transport
 
-    def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str], limit: int) -> Response:
-        """One request; its response (of any status) read up to ``limit`` + 1 bytes. Raises URLError, OSError."""
+    def _may_carry_login(self, url: str) -> bool:
+        """Whether a login may be sent to ``url``: over HTTPS, or to the registry itself (plain HTTP elsewhere would
+        show it to the network)."""
+        parts = urllib.parse.urlsplit(url)
+        return parts.scheme == "https" or f"{parts.scheme}://{parts.netloc}" == self._base
+
+    def _send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], limit: int, authorization: str | None
+    ) -> Response:
+        """One request, with ``authorization`` where it may go; its response (of any status) read up to ``limit``
+        + 1 bytes. Raises one of NO_ANSWER."""
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
-        if self._authorization:
-            request.add_unredirected_header("Authorization", self._authorization)
+        if authorization and self._may_carry_login(url):
+            request.add_unredirected_header("Authorization", authorization)
+        outcome: queue.Queue = queue.Queue()
+
+        def exchange() -> None:
+            try:
+                try:
+                    response = self._opener.open(request, timeout=TIMEOUT)
+                except urllib.error.HTTPError as error:
+                    response = error
+                with response:
+                    outcome.put(Response(response.status, response.headers, response.read(limit + 1)))
+            except Exception as error:  # handed to the caller's thread
+                outcome.put(error)
+
+        # A daemon thread, given up past the deadline (it ends with the process).
+        threading.Thread(target=exchange, daemon=True).start()
+        deadline = TIMEOUT + (len(body or b"") + limit) / MIN_RATE
         try:
-            response = self._opener.open(request, timeout=TIMEOUT)
-        except urllib.error.HTTPError as error:
-            response = error
-        with response:
-            return Response(response.status, response.headers, response.read(limit + 1))
+            found = outcome.get(timeout=deadline)
+        except queue.Empty:
+            path = urllib.parse.urlsplit(url).path
+            raise Nix2AciError(f"{self.host}: {method} {path}: no whole answer within {deadline:.0f} s") from None
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def _unreachable(self, error: Exception) -> Nix2AciError:
         """The one line for a request that got no answer."""
@@ -101,6 +140,9 @@ class Client:
             )
         if isinstance(reason, (socket.timeout, TimeoutError)):
             return Nix2AciError(f"cannot reach the registry {self.host}: no answer in {TIMEOUT} s")
+        if isinstance(reason, http.client.HTTPException):
+            # Its text is the registry's own bytes (a status line...): shown escaped and cut, on one line.
+            return Nix2AciError(f"{self.host} answered no valid HTTP ({type(reason).__name__}: {str(reason)[:80]!r})")
         return Nix2AciError(f"cannot reach the registry {self.host}: {reason}")
 
     def _connect(self) -> str:
@@ -110,8 +152,8 @@ class Client:
             schemes = ("https",) if self.tls_verify else ("https", "http")
             for scheme in schemes:
                 try:
-                    response = self._send("GET", f"{scheme}://{self.host}/v2/", None, {}, SMALL_LIMIT)
-                except (urllib.error.URLError, OSError, ValueError) as error:
+                    response = self._send("GET", f"{scheme}://{self.host}/v2/", None, {}, SMALL_LIMIT, None)
+                except NO_ANSWER as error:
                     if scheme == schemes[-1]:
                         raise self._unreachable(error) from None
                     continue
@@ -138,10 +180,9 @@ class Client:
                 "--authfile FILE (or REGISTRY_AUTH_FILE; podman login / skopeo login write it)"
             )
         query = urllib.parse.urlencode({key: parameters[key] for key in ("service", "scope") if key in parameters})
-        self._authorization = basic
         try:
-            answer = self._send("GET", f"{parameters['realm']}?{query}", None, {}, SMALL_LIMIT)
-        except (urllib.error.URLError, OSError, ValueError) as error:
+            answer = self._send("GET", f"{parameters['realm']}?{query}", None, {}, SMALL_LIMIT, basic)
+        except NO_ANSWER as error:
             raise self._unreachable(error) from None
         try:
             document = json.loads(answer.body) if answer.status == 200 else {}
@@ -163,11 +204,11 @@ class Client:
         url = path if path.startswith(("http://", "https://")) else self._connect() + path
         what = f"{method} {urllib.parse.urlsplit(url).path}"
         try:
-            response = self._send(method, url, body, headers or {}, limit)
+            response = self._send(method, url, body, headers or {}, limit, self._authorization)
             if response.status == 401:
                 self._authenticate(response.headers.get("WWW-Authenticate"), what)
-                response = self._send(method, url, body, headers or {}, limit)
-        except (urllib.error.URLError, OSError, ValueError) as error:
+                response = self._send(method, url, body, headers or {}, limit, self._authorization)
+        except NO_ANSWER as error:
             raise self._unreachable(error) from None
         if response.status == 401:
             raise Nix2AciError(f"the registry {self.host} refused the login for {what} (401 unauthorized)")
@@ -178,7 +219,9 @@ class Client:
         reason = ""
         try:
             errors = json.loads(response.body[:SMALL_LIMIT]).get("errors")
-            reason = f": {errors[0].get('code')} {errors[0].get('message')}"
+            said = f"{errors[0].get('code')} {errors[0].get('message')}"
+            # The registry's own text: shown escaped (no line breaks, no terminal controls) and cut.
+            reason = ": " + said[:200].encode("unicode_escape").decode("ascii")
         except (ValueError, RecursionError, AttributeError, TypeError, IndexError, KeyError):
             pass
         return Nix2AciError(f"{self.host}/{self.repository}: {what}: HTTP {response.status}{reason}")

@@ -23,6 +23,7 @@ import json
 import os
 import re
 
+from .. import inputs
 from ..build.sbom import MEDIA_TYPE
 from ..errors import Nix2AciError, UsageError
 from . import referrers
@@ -72,10 +73,11 @@ def _document(data: bytes, what: str) -> dict:
 
 
 def _platform_of(entry: dict) -> str:
-    """An index entry's ``os/architecture[/variant]`` ("?" for a part it lacks)."""
+    """An index entry's ``os/architecture[/variant]`` ("?" for a part it lacks), escaped when not printable (the
+    registry's text, shown in an error)."""
     platform = entry.get("platform") if isinstance(entry.get("platform"), dict) else {}
     parts = [platform.get("os") or "?", platform.get("architecture") or "?", platform.get("variant")]
-    return "/".join(str(part) for part in parts if part)
+    return inputs.shown("/".join(str(part) for part in parts if part))
 
 
 def image_digest(client: Client, tag: str, platform: str | None, where: str) -> str:
@@ -140,7 +142,7 @@ def fetch(reference: Destination, options: Options, platform: str | None = None)
             f"nor the tag {referrers.fallback_tag(subject)} lists one)"
         )
     if len(listed) > 1:
-        digests = ", ".join(str(entry["digest"]) for entry in listed)
+        digests = inputs.shown(", ".join(str(entry["digest"]) for entry in listed))
         raise Nix2AciError(f"{where}: {len(listed)} SBOMs refer to {subject} ({digests}); nix2aci pushes one")
     digest = listed[0]["digest"]
     if not DIGEST.fullmatch(digest):

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .. import inputs
 from ..errors import Nix2AciError
 
 # What nix2aci reads its own results under: local sources only.
@@ -52,9 +53,11 @@ def _message(stderr: str) -> str:
     """skopeo's own error text: the last ``msg="..."`` of its log lines, else its last line."""
     messages = re.findall(r'msg="((?:[^"\\]|\\.)*)"', stderr)
     if messages:
-        return messages[-1].encode().decode("unicode_escape", "replace")
+        message = messages[-1].encode().decode("unicode_escape", "replace")
+        # A registry's own text can hold line breaks or terminal controls: then skopeo's escaped form is shown.
+        return message if message.isprintable() else messages[-1]
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "skopeo gave no reason"
+    return inputs.shown(lines[-1]) if lines else "skopeo gave no reason"
 
 
 def explain(stderr: str, where: str) -> str:
