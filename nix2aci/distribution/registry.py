@@ -23,11 +23,9 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import queue
 import re
 import socket
 import ssl
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,6 +34,7 @@ from email.message import Message
 
 from ..errors import Nix2AciError
 from . import credentials
+from .deadline import PastDeadline, within
 from .skopeo import MANIFEST_LIMIT, Options
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -106,30 +105,21 @@ class Client:
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         if authorization and self._may_carry_login(url):
             request.add_unredirected_header("Authorization", authorization)
-        outcome: queue.Queue = queue.Queue()
 
-        def exchange() -> None:
+        def exchange() -> Response:
             try:
-                try:
-                    response = self._opener.open(request, timeout=TIMEOUT)
-                except urllib.error.HTTPError as error:
-                    response = error
-                with response:
-                    outcome.put(Response(response.status, response.headers, response.read(limit + 1)))
-            except Exception as error:  # handed to the caller's thread
-                outcome.put(error)
+                response = self._opener.open(request, timeout=TIMEOUT)
+            except urllib.error.HTTPError as error:
+                response = error
+            with response:
+                return Response(response.status, response.headers, response.read(limit + 1))
 
-        # A daemon thread, given up past the deadline (it ends with the process).
-        threading.Thread(target=exchange, daemon=True).start()
         deadline = TIMEOUT + (len(body or b"") + limit) / MIN_RATE
         try:
-            found = outcome.get(timeout=deadline)
-        except queue.Empty:
+            return within(deadline, exchange)
+        except PastDeadline:
             path = urllib.parse.urlsplit(url).path
             raise Nix2AciError(f"{self.host}: {method} {path}: no whole answer within {deadline:.0f} s") from None
-        if isinstance(found, Exception):
-            raise found
-        return found
 
     def _unreachable(self, error: Exception) -> Nix2AciError:
         """The one line for a request that got no answer."""

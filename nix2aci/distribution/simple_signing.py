@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,6 +28,7 @@ from dataclasses import dataclass
 from .. import inputs
 from ..errors import Nix2AciError
 from ..signing import openpgp
+from .deadline import PastDeadline, within
 
 SIGNATURE_TYPE = "atomic container signature"
 SIGNATURE_LIMIT = 4 << 20
@@ -72,28 +71,16 @@ def signature_url(lookaside: str, repository: str, digest: str, number: int) -> 
 
 
 def _fetch_http(url: str) -> bytes:
-    """The first SIGNATURE_LIMIT + 1 bytes at the http(s) ``url``, read within FETCH_TIMEOUT seconds in all.
+    """The first SIGNATURE_LIMIT + 1 bytes at the http(s) ``url``, read within FETCH_TIMEOUT seconds in all."""
 
-    The socket's timeout bounds each read only: a server that sends a byte now and then would hold the
-    fetch for ever. So it runs in a daemon thread, given up (it ends with the process) past the deadline.
-    """
-    outcome: queue.Queue = queue.Queue()
+    def fetch() -> bytes:
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:
+            return response.read(SIGNATURE_LIMIT + 1)
 
-    def fetch() -> None:
-        try:
-            with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:
-                outcome.put(response.read(SIGNATURE_LIMIT + 1))
-        except Exception as error:  # handed to the caller's thread
-            outcome.put(error)
-
-    threading.Thread(target=fetch, daemon=True).start()
     try:
-        found = outcome.get(timeout=FETCH_TIMEOUT)
-    except queue.Empty:
+        return within(FETCH_TIMEOUT, fetch)
+    except PastDeadline:
         raise Nix2AciError(f"cannot read the signature {url}: no whole answer within {FETCH_TIMEOUT} s") from None
-    if isinstance(found, Exception):
-        raise found
-    return found
 
 
 def _fetch(url: str) -> bytes | None:
