@@ -28,7 +28,7 @@ DIGEST = "sha256:" + "ab" * 32
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("docker://127.0.0.1:5000/busybox:1.35.0", Destination("docker", "127.0.0.1:5000/busybox", "1.35.0")),
+        ("docker://127.0.0.1:5000/busybox:9.9.9", Destination("docker", "127.0.0.1:5000/busybox", "9.9.9")),
         ("docker://registry.example.com/team/app", Destination("docker", "registry.example.com/team/app", None)),
         ("docker://localhost/a__b/c-d.e", Destination("docker", "localhost/a__b/c-d.e", None)),
         ("docker-daemon:busybox:t", Destination("docker-daemon", "busybox", "t")),
@@ -224,9 +224,9 @@ def make_archive(path: Path, members: dict[str, bytes]) -> Path:
 def test_a_docker_archive_gives_its_tag_whether_named_or_in_its_result_directory(tmp_path):
     result = tmp_path / "result"
     result.mkdir()
-    manifest = json.dumps([{"Config": "c.json", "RepoTags": ["localhost:5000/busybox:1.35.0"], "Layers": []}])
-    archive = make_archive(result / "busybox-1.35.0.tar", {"manifest.json": manifest.encode()})
-    expected = source.Source(f"docker-archive:{archive}", "1.35.0", False, None)
+    manifest = json.dumps([{"Config": "c.json", "RepoTags": ["localhost:5000/busybox:9.9.9"], "Layers": []}])
+    archive = make_archive(result / "busybox-9.9.9.tar", {"manifest.json": manifest.encode()})
+    expected = source.Source(f"docker-archive:{archive}", "9.9.9", False, None)
     assert source.resolve(str(result)) == source.resolve(str(archive)) == expected
     untagged = json.dumps([{"Config": "c.json", "RepoTags": ["localhost:5000/busybox"], "Layers": []}]).encode()
     assert source.resolve(str(make_archive(tmp_path / "u.tar", {"manifest.json": untagged}))).tag is None

@@ -7,6 +7,7 @@ line and exit status 1, no traceback, no hang.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -16,13 +17,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import image_entry, nix2aci, nix_build, require, run
+from conftest import image_entry, nix2aci, nix_build, nix_eval_json, require, run
 
 from nix2aci.oci import layout
 
 pytestmark = pytest.mark.slow
 
-TAG = "1.35.0"
 GIB = 1 << 30
 
 
@@ -43,16 +43,22 @@ def inspected(path: Path) -> dict:
     return json.loads(nix2aci("inspect", path).stdout)
 
 
+@functools.cache
+def tag() -> str:
+    """busyboxImage's (and busyboxMultiArch's) tag, as the package set gives it."""
+    return nix_eval_json("n.busyboxImage.ociImage.tag")
+
+
 def skopeo_raw(path: Path, *options: str) -> dict:
     """`skopeo [OPTIONS] inspect --raw oci:PATH:TAG`, parsed (OPTIONS before `inspect`, say --override-arch)."""
     require("skopeo")
-    return json.loads(run(["skopeo", *options, "inspect", "--raw", f"oci:{path}:{TAG}"]).stdout)
+    return json.loads(run(["skopeo", *options, "inspect", "--raw", f"oci:{path}:{tag()}"]).stdout)
 
 
 def skopeo_config(path: Path, architecture: str) -> dict:
     """The config of the ``architecture`` image of the layout, as skopeo reads it."""
     require("skopeo")
-    command = ["skopeo", "--override-arch", architecture, "inspect", "--config", "--raw", f"oci:{path}:{TAG}"]
+    command = ["skopeo", "--override-arch", architecture, "inspect", "--config", "--raw", f"oci:{path}:{tag()}"]
     return json.loads(run(command).stdout)
 
 
@@ -77,7 +83,7 @@ def expected_image(path: Path, descriptor: dict, manifest: dict, config: dict) -
         for layer in manifest["layers"]
     ]
     return {
-        "tag": TAG,
+        "tag": tag(),
         "platform": f"{config['os']}/{config['architecture']}",
         "digest": descriptor["digest"],
         "size": descriptor["size"],

@@ -216,6 +216,7 @@ def test_postprocess_push_takes_the_link_itself_whatever_characters_outdir_has(l
     assert result.returncode == 0, result.stderr
     assert os.readlink(tmp_path / "work" / outdir / label) == str(layout)
     escaped = repr(f"{outdir}/{label}")  # the link relative to the directory postprocess ran in
-    assert f"{escaped}: pushed to oci:{destination}:1.35.0" in result.stdout.splitlines()
+    tag = image_entry(layout)["annotations"]["org.opencontainers.image.ref.name"]
+    assert f"{escaped}: pushed to oci:{destination}:{tag}" in result.stdout.splitlines()
     (manifest,) = json.loads((destination / "index.json").read_text())["manifests"]
     assert manifest["digest"] == manifest_digest(layout)

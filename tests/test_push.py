@@ -330,11 +330,12 @@ def test_an_oci_archive_destination_never_replaces_a_file(layout, tmp_path):
     canary.write_text("keep")
     target.write_text("keep too")
     (tmp_path / "link.tar").symlink_to(target)  # skopeo would write through it
+    tag = index_entry(layout)["annotations"]["org.opencontainers.image.ref.name"]
     for existing in (canary, tmp_path / "link.tar"):
         error = one_line_error(push(layout, f"oci-archive:{existing}", check=False))
         assert (
             error
-            == f"nix2aci: error: DEST oci-archive:{existing}:1.35.0: {existing} exists; remove it or name a new file"
+            == f"nix2aci: error: DEST oci-archive:{existing}:{tag}: {existing} exists; remove it or name a new file"
         )
     assert (canary.read_text(), target.read_text()) == ("keep", "keep too")
     push(layout, f"oci-archive:{tmp_path / 'new.tar'}")
