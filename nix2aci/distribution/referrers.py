@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from .. import inputs
 from ..errors import Nix2AciError
+from ..oci.layout import ARTIFACT
 from .registry import OCI_INDEX, OCI_MANIFEST, Client
-from .source import ARTIFACT_TYPE
 
 # What a referrer's parts may weigh: the artifact's manifest is a document, its blobs an SBOM (~1 KiB per path).
 ARTIFACT_LIMIT = 64 << 20
@@ -76,9 +76,9 @@ def _layout_blob(root: str, digest: object, what: str) -> bytes:
 def read_artifact(root: str, descriptor: dict, where: str) -> Artifact:
     """The artifact the layout ``root``'s index.json lists as ``descriptor`` (``where`` names it): its manifest,
     config and layers read and checked against their digests."""
-    if descriptor.get("mediaType") != OCI_MANIFEST or not isinstance(descriptor.get(ARTIFACT_TYPE), str):
+    if descriptor.get("mediaType") != OCI_MANIFEST or not isinstance(descriptor.get(ARTIFACT), str):
         raise Nix2AciError(
-            f"{inputs.shown(root)}: {where} is no artifact's descriptor (an image manifest's, with {ARTIFACT_TYPE})"
+            f"{inputs.shown(root)}: {where} is no artifact's descriptor (an image manifest's, with {ARTIFACT})"
         )
     manifest = _layout_blob(root, descriptor.get("digest"), where)
     if descriptor.get("size") != len(manifest):
@@ -152,7 +152,7 @@ def attach(client: Client, artifact: Artifact) -> Attached:
         return Attached(digest, artifact.subject, "the registry's referrers API")
     existing = fallback_list(client, artifact.subject) or []
     if not any(entry["digest"] == digest for entry in existing):
-        entry = {key: artifact.descriptor[key] for key in ("mediaType", "digest", "size", ARTIFACT_TYPE)}
+        entry = {key: artifact.descriptor[key] for key in ("mediaType", "digest", "size", ARTIFACT)}
         index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [*existing, entry]}
         client.put_manifest(
             fallback_tag(artifact.subject), OCI_INDEX, json.dumps(index, separators=(",", ":")).encode()

@@ -33,12 +33,13 @@ from dataclasses import dataclass
 from email.message import Message
 
 from ..errors import Nix2AciError
+from ..oci.layout import INDEX, MANIFEST
 from . import credentials
 from .deadline import PastDeadline, within
 from .skopeo import MANIFEST_LIMIT, Options
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+# The OCI media types under the names a registry's client gives them beside Docker's.
+OCI_INDEX, OCI_MANIFEST = INDEX, MANIFEST
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))

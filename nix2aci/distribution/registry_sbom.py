@@ -26,6 +26,7 @@ import re
 from .. import inputs
 from ..build.sbom import MEDIA_TYPE
 from ..errors import Nix2AciError, UsageError
+from ..oci.layout import ARTIFACT
 from . import referrers
 from .reference import Destination
 from .registry import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Client
@@ -135,7 +136,7 @@ def fetch(reference: Destination, options: Options, platform: str | None = None)
     where = str(reference)
     client = Client(reference.name, options)
     subject = image_digest(client, reference.tag, platform, where)
-    listed = [entry for entry in referrers.listed(client, subject) if entry.get("artifactType") == MEDIA_TYPE]
+    listed = [entry for entry in referrers.listed(client, subject) if entry.get(ARTIFACT) == MEDIA_TYPE]
     if not listed:
         raise Nix2AciError(
             f"{where}: no SBOM: nothing of artifactType {MEDIA_TYPE} refers to {subject} (neither the referrers API "

@@ -24,16 +24,9 @@ from dataclasses import dataclass
 
 from .. import inputs
 from ..errors import Nix2AciError, UsageError
-from ..oci.layout import problems
+from ..oci.layout import ARTIFACT, INDEX, MANIFEST, REF_NAME, problems
 
-INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
-MANIFEST_MEDIA_TYPES = (
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
-REF_NAME = "org.opencontainers.image.ref.name"
-# The key of a descriptor that makes the manifest it names an artifact's (image-spec 1.1).
-ARTIFACT_TYPE = "artifactType"
+MANIFEST_MEDIA_TYPES = (MANIFEST, "application/vnd.docker.distribution.manifest.v2+json")
 # index.json and manifest.json are a few hundred bytes; more is not an image nix2aci made.
 DOCUMENT_LIMIT = 1 << 20
 
@@ -97,15 +90,15 @@ def from_layout(path: str) -> Source:
     manifests = index.get("manifests")
     if not isinstance(manifests, list) or not all(isinstance(entry, dict) for entry in manifests):
         raise Nix2AciError(f"{path}/index.json: manifests must be a list of descriptors")
-    images = [entry for entry in manifests if ARTIFACT_TYPE not in entry]
-    artifacts = tuple(entry for entry in manifests if ARTIFACT_TYPE in entry)
+    images = [entry for entry in manifests if ARTIFACT not in entry]
+    artifacts = tuple(entry for entry in manifests if ARTIFACT in entry)
     if len(images) != 1:
         raise Nix2AciError(
             f"{path}/index.json: manifests must list exactly one image (and artifacts about it), it lists {len(images)}"
         )
     (entry,) = images
     media_type = entry.get("mediaType")
-    if media_type not in (INDEX_MEDIA_TYPE, *MANIFEST_MEDIA_TYPES):
+    if media_type not in (INDEX, *MANIFEST_MEDIA_TYPES):
         raise Nix2AciError(
             f"{path}/index.json: the image's mediaType {media_type!r} is neither an image manifest nor an index"
         )
@@ -119,13 +112,13 @@ def from_layout(path: str) -> Source:
     digest = entry.get("digest") if isinstance(entry.get("digest"), str) else None
     subjects = frozenset()
     if artifacts and digest:
-        subjects = _index_images(path, digest) if media_type == INDEX_MEDIA_TYPE else frozenset([digest])
+        subjects = _index_images(path, digest) if media_type == INDEX else frozenset([digest])
     found = problems(path, hash_layers=False)
     if found:
         raise Nix2AciError(f"IMAGE {inputs.shown(path)} is not a valid OCI image layout: {found[0]}")
     # Without a tag, skopeo takes the index's only image.
     reference = f"oci:{path}:{tag}" if tag else f"oci:{path}"
-    return Source(reference, tag, media_type == INDEX_MEDIA_TYPE, digest, path, artifacts, subjects)
+    return Source(reference, tag, media_type == INDEX, digest, path, artifacts, subjects)
 
 
 def from_archive(path: str) -> Source:

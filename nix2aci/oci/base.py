@@ -33,7 +33,6 @@ from ..build.spec import BaseImageSpec
 from ..errors import Nix2AciError, NotChecked
 from . import archive_check
 from .layout import (
-    ARTIFACT,
     CONFIG,
     INDEX,
     MANIFEST,
@@ -42,6 +41,7 @@ from .layout import (
     Descriptor,
     canonical,
     layer_media_type,
+    names_artifact,
     problems,
     read_layer,
 )
@@ -85,7 +85,7 @@ def host_file(root: str, relative: str) -> str:
 def image_entries(index: dict) -> list[dict]:
     """The entries of the image manifests an ``index`` lists: an artifact's (nix2aci's SBOM, which refers to
     the image) is none, nor an index."""
-    return [entry for entry in index["manifests"] if entry["mediaType"] == MANIFEST and ARTIFACT not in entry]
+    return [entry for entry in index["manifests"] if entry["mediaType"] == MANIFEST and not names_artifact(entry)]
 
 
 def read(path: str) -> BaseImage:

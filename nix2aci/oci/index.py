@@ -21,7 +21,7 @@ from ..build.spec.index import IndexImage
 from ..errors import Nix2AciError
 from . import base
 from .image import Blob, document_blob, write_layout_files
-from .layout import ARTIFACT, INDEX, MANIFEST, REF_NAME, Descriptor, canonical, problems
+from .layout import INDEX, MANIFEST, REF_NAME, Descriptor, canonical, names_artifact, platform_name, problems
 
 
 @attrs.frozen
@@ -58,11 +58,11 @@ def read_image(image: IndexImage, where: str) -> IndexedImage:
     entry = entries[0]
     manifest = base.read_document(layout, base.blob_name(layout, entry["digest"]), "manifest")
     config = base.read_document(layout, base.blob_name(layout, manifest["config"]["digest"]), "config")
-    said = "/".join(config[name] for name in ("os", "architecture", "variant") if config.get(name))
+    said = platform_name(config)
     if said != str(image.platform):
         raise Nix2AciError(f"{where}: {layout}'s config is for {said}, but Nix gave its platform as {image.platform}")
     # The layout is valid: each artifact's subject is its one image.
-    artifacts = tuple(entry for entry in index["manifests"] if ARTIFACT in entry)
+    artifacts = tuple(entry for entry in index["manifests"] if names_artifact(entry))
     named = [entry, manifest["config"], *manifest["layers"]]
     for artifact in artifacts:
         document = base.read_document(layout, base.blob_name(layout, artifact["digest"]), "artifact")
