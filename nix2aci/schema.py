@@ -96,6 +96,15 @@ class ParsedJson:
     warnings: tuple[str, ...] = ()
 
 
+def json_or_none(data: bytes) -> Any:
+    """``data`` read as JSON by Python's reader, or None when it is none or nests deeper than Python reads: for
+    a document from elsewhere (a registry, a layout) whose shape the caller checks next."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+
+
 def parse_json(data: bytes) -> ParsedJson:
     """``data`` read as a JSON text of RFC 4627, the JSON the appc spec names.
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from .. import inputs
 from ..errors import Nix2AciError
 from ..oci.layout import ARTIFACT
+from ..schema import json_or_none
 from .registry import OCI_INDEX, OCI_MANIFEST, Client
 
 # What a referrer's parts may weigh: the artifact's manifest is a document, its blobs an SBOM (~1 KiB per path).
@@ -83,10 +84,7 @@ def read_artifact(root: str, descriptor: dict, where: str) -> Artifact:
     manifest = _layout_blob(root, descriptor.get("digest"), where)
     if descriptor.get("size") != len(manifest):
         raise Nix2AciError(f"{inputs.shown(root)}: {where}.size is not its manifest's size {len(manifest)}")
-    try:
-        document = json.loads(manifest)
-    except (ValueError, RecursionError):
-        document = None
+    document = json_or_none(manifest)
     subject = document.get("subject") if isinstance(document, dict) else None
     parts = [document.get("config"), *(document.get("layers") or [])] if isinstance(document, dict) else []
     if not isinstance(subject, dict) or not all(isinstance(part, dict) for part in parts) or len(parts) < 2:
@@ -98,10 +96,7 @@ def read_artifact(root: str, descriptor: dict, where: str) -> Artifact:
 def _listed_descriptors(data: bytes, where: str) -> list[dict]:
     """The ``manifests`` of the image index ``data`` (a referrers list); one line naming ``where`` when it is
     not one."""
-    try:
-        document = json.loads(data)
-    except (ValueError, RecursionError):
-        document = None
+    document = json_or_none(data)
     manifests = document.get("manifests") if isinstance(document, dict) else None
     if (
         not isinstance(document, dict)

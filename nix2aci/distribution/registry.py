@@ -34,6 +34,7 @@ from email.message import Message
 
 from ..errors import Nix2AciError
 from ..oci.layout import INDEX, MANIFEST
+from ..schema import json_or_none
 from . import credentials
 from .deadline import PastDeadline, within
 from .skopeo import MANIFEST_LIMIT, Options
@@ -175,10 +176,7 @@ class Client:
             answer = self._send("GET", f"{parameters['realm']}?{query}", None, {}, SMALL_LIMIT, basic)
         except NO_ANSWER as error:
             raise self._unreachable(error) from None
-        try:
-            document = json.loads(answer.body) if answer.status == 200 else {}
-        except (ValueError, RecursionError):
-            document = {}
+        document = json_or_none(answer.body) if answer.status == 200 else {}
         token = document.get("token") or document.get("access_token") if isinstance(document, dict) else None
         if not isinstance(token, str) or not token.isprintable():
             raise Nix2AciError(

@@ -19,7 +19,6 @@ or too big, an unreachable registry) is one Nix2AciError line naming the referen
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -27,6 +26,7 @@ from .. import inputs
 from ..build.sbom import MEDIA_TYPE
 from ..errors import Nix2AciError, UsageError
 from ..oci.layout import ARTIFACT
+from ..schema import json_or_none
 from . import referrers
 from .reference import Destination
 from .registry import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Client
@@ -64,10 +64,7 @@ def check_platform(text: str) -> str:
 
 def _document(data: bytes, what: str) -> dict:
     """The JSON object ``data``; one line naming ``what`` when it is none."""
-    try:
-        document = json.loads(data)
-    except (ValueError, RecursionError):
-        document = None
+    document = json_or_none(data)
     if not isinstance(document, dict):
         raise Nix2AciError(f"{what} is not a JSON object")
     return document
